@@ -1,0 +1,1 @@
+"""mathbot: a Discord math assistant with memory."""

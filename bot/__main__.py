@@ -1,0 +1,88 @@
+"""Command line: `python -m bot` runs the Discord bot, `python -m bot chat` a terminal chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import discord
+
+from .assistant import Assistant
+from .chat import run_chat
+from .config import ConfigError, Settings, load_settings
+from .discord_app.client import MathBot, point_discord_at
+from .logs import setup_logging
+
+log = logging.getLogger("bot")
+
+INTENT_HELP = (
+    "Discord refused the Message Content intent (gateway close 4014). Turn it on: "
+    "Developer Portal → your application → Bot → Privileged Gateway Intents → "
+    "MESSAGE CONTENT INTENT, save, then start mathbot again."
+)
+TOKEN_HELP = (
+    "Discord rejected DISCORD_TOKEN. Copy a fresh token from Developer Portal → your "
+    "application → Bot → Reset Token and put it in .env."
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mathbot", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the Discord bot (the default)")
+    chat = commands.add_parser("chat", help="chat with the assistant in this terminal")
+    chat.add_argument(
+        "--user",
+        default="local",
+        help="whose memory to use (a Discord user id continues that user's conversation)",
+    )
+    return parser.parse_args(argv)
+
+
+def build_assistant(settings: Settings) -> Assistant:
+    return Assistant(settings)
+
+
+async def run_bot(settings: Settings) -> int:
+    """Run the Discord bot until it is stopped; the exit status for the process."""
+    point_discord_at(settings.discord_api_url, settings.discord_gateway_url)
+    async with MathBot(settings, build_assistant(settings)) as bot:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
+        try:
+            await bot.start(settings.discord_token)
+        except discord.PrivilegedIntentsRequired:
+            log.error("%s", INTENT_HELP)
+            print(f"mathbot: {INTENT_HELP}", file=sys.stderr)
+            return 2
+        except discord.LoginFailure:
+            log.error("%s", TOKEN_HELP)
+            print(f"mathbot: {TOKEN_HELP}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chatting = args.command == "chat"
+    try:
+        settings = load_settings(require_discord=not chatting)
+    except ConfigError as exc:
+        print(f"mathbot: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        if chatting:
+            return asyncio.run(run_chat(build_assistant(settings), args.user))
+        return asyncio.run(run_bot(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The math agent: its instructions, its model client and how each run is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents import (
+    Agent,
+    ModelRetrySettings,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    RunConfig,
+    Tool,
+    retry_policies,
+)
+from agents.models.interface import Model
+from openai import AsyncOpenAI
+
+from .config import Settings
+
+INSTRUCTIONS = """\
+You are mathbot, a concise math assistant in a Discord chat.
+- Answer math questions directly and briefly: the result first, then at most a few short lines
+  of working when they help. No preamble, no filler.
+- Remember the conversation: "that", "it" and "the result" refer to earlier answers.
+- Write math as plain text or Markdown (Discord does not render LaTeX): x^2, sqrt(2), pi, a/b.
+- If a question is not about math, say briefly that you only help with math.
+- Never mention or ping anyone (@everyone, @here, roles or users).
+"""
+
+RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
+
+
+def build_client(settings: Settings) -> AsyncOpenAI:
+    """An OpenAI-compatible client; retries are left to the SDK's runner (see `run_config`)."""
+    return AsyncOpenAI(
+        api_key=settings.llm_api_key,
+        base_url=settings.llm_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+    )
+
+
+def build_model(settings: Settings, client: AsyncOpenAI) -> Model:
+    return OpenAIChatCompletionsModel(model=settings.llm_model, openai_client=client)
+
+
+def build_agent(model: Model, tools: Sequence[Tool] = ()) -> Agent:
+    return Agent(name="mathbot", instructions=INSTRUCTIONS, model=model, tools=list(tools))
+
+
+def run_config(settings: Settings) -> RunConfig:
+    """Per-run settings: SDK-managed retries for 429/5xx/timeouts, and tracing off by default."""
+    retry = ModelRetrySettings(
+        max_retries=settings.llm_max_retries,
+        backoff={"initial_delay": 1.0, "max_delay": 20.0, "multiplier": 2.0, "jitter": True},
+        policy=retry_policies.any(
+            retry_policies.provider_suggested(),
+            retry_policies.retry_after(),
+            retry_policies.network_error(),
+            retry_policies.http_status(RETRY_STATUSES),
+        ),
+    )
+    return RunConfig(
+        model_settings=ModelSettings(retry=retry),
+        tracing_disabled=not settings.tracing_enabled,
+        workflow_name="mathbot",
+    )

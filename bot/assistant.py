@@ -1,0 +1,153 @@
+"""The core: ask a question in a conversation, or forget one. Knows nothing of Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from agents import Agent, Runner, RunResult, Tool, set_tracing_export_api_key
+from agents.models.interface import Model
+from openai import AsyncOpenAI
+
+from .agent import build_agent, build_client, build_model, run_config
+from .config import Settings
+from .errors import UserFacingError
+from .failures import EMPTY, FailureExplainer
+from .memory import SessionStore, SQLiteStore, TurnSession
+from .turns import Ticket, TurnQueue
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 4000
+MAX_AGENT_STEPS = 10
+HELP = (
+    "Ask me any math question, e.g. `what is 2+2?`, then follow up with `multiply that by 2`. "
+    "I remember our conversation; use /forget to wipe it."
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says back."""
+
+    text: str
+    usage_tokens: int = 0
+    attachments: tuple[tuple[str, bytes], ...] = field(default=())
+
+
+class Assistant:
+    """Answers questions with `Runner.run(agent, text, session=...)`, one turn per session at
+    a time and in order, storing each turn whole or not at all."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: Model | None = None,
+        store: SessionStore | None = None,
+        tools: tuple[Tool, ...] = (),
+    ) -> None:
+        self.settings = settings
+        self._model = model
+        self._store: SessionStore = store or SQLiteStore(settings.session_db)
+        self._tools = tools
+        self._client: AsyncOpenAI | None = None
+        self._agent: Agent | None = None
+        self._turns = TurnQueue()
+        self._failures = FailureExplainer()
+        self._run_config = run_config(settings)
+
+    async def start(self) -> None:
+        """Open the memory store and the model client."""
+        await self._store.start()
+        if self._model is None:
+            self._client = build_client(self.settings)
+            self._model = build_model(self.settings, self._client)
+        if self.settings.tracing_api_key:
+            set_tracing_export_api_key(self.settings.tracing_api_key)
+        self._agent = build_agent(self._model, self._tools)
+        log.info(
+            "assistant ready: model %s at %s, memory per %s, %d turns of history",
+            self.settings.llm_model,
+            self.settings.llm_base_url,
+            self.settings.session_scope,
+            self.settings.history_turns,
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        await self._store.close()
+
+    def submit(self, session_id: str, question: str) -> asyncio.Task[Answer]:
+        """Queue a turn now (its place in the session's order is taken at this call) and
+        start it. Await the task for the `Answer`; it raises `UserFacingError` on failure."""
+        ticket = self._turns.enter(session_id)
+        return asyncio.create_task(
+            self._answer(ticket, session_id, question), name=f"mathbot-turn:{session_id}"
+        )
+
+    async def ask(self, session_id: str, question: str) -> Answer:
+        return await self.submit(session_id, question)
+
+    async def forget(self, session_id: str) -> None:
+        """Delete the conversation, after any turn already queued for it."""
+        async with self._turns.enter(session_id), self._store.session(session_id) as stored:
+            await stored.clear_session()
+        log.info("forgot %s", session_id)
+
+    @property
+    def busy_sessions(self) -> int:
+        """How many sessions have a turn queued or running (bounded by traffic, not users)."""
+        return len(self._turns)
+
+    async def _answer(self, ticket: Ticket, session_id: str, question: str) -> Answer:
+        try:
+            text = check_question(question)
+            async with ticket:
+                return await self._run_turn(session_id, text)
+        finally:
+            ticket.release()
+
+    async def _run_turn(self, session_id: str, text: str) -> Answer:
+        if self._agent is None:
+            raise RuntimeError("Assistant.start() was not called")
+        async with self._store.session(session_id) as stored:
+            turn = TurnSession(stored, self.settings.history_turns)
+            try:
+                result = await Runner.run(
+                    self._agent,
+                    text,
+                    session=turn,
+                    run_config=self._run_config,
+                    max_turns=MAX_AGENT_STEPS,
+                )
+            except Exception as exc:
+                raise self._failures.explain(exc) from exc
+            answer = final_text(result)
+            await turn.commit()
+        return Answer(text=answer, usage_tokens=result.context_wrapper.usage.total_tokens)
+
+
+def check_question(question: str) -> str:
+    """The question as it goes to the model, or a `UserFacingError` saying what to fix."""
+    text = question.strip()
+    if not text:
+        raise UserFacingError(HELP)
+    if len(text) > MAX_QUESTION_CHARS:
+        raise UserFacingError(
+            f"That message is too long ({len(text):,} characters). "
+            f"Please keep questions under {MAX_QUESTION_CHARS:,} characters."
+        )
+    return text
+
+
+def final_text(result: RunResult) -> str:
+    """The run's answer; an empty one is an error, since Discord rejects empty messages."""
+    text = str(result.final_output or "").strip()
+    if not text:
+        log.warning("model returned an empty answer; the turn is not stored")
+        raise UserFacingError(EMPTY)
+    return text

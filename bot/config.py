@@ -1,0 +1,162 @@
+"""Settings: read from the environment (or `.env`) and validated once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+
+SessionScope = Literal["user", "channel"]
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything mathbot can be configured with. Secrets are kept out of `repr`."""
+
+    discord_token: str = field(repr=False)
+    llm_api_key: str = field(repr=False)
+    llm_base_url: str = GEMINI_BASE_URL
+    llm_model: str = DEFAULT_MODEL
+    session_db: str = "maths_db.db"
+    session_scope: SessionScope = "user"
+    history_turns: int = 20
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 2
+    tracing_api_key: str | None = field(default=None, repr=False)
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    discord_gateway_url: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.tracing_api_key is not None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never reach a log line or a reply."""
+        return tuple(s for s in (self.discord_token, self.llm_api_key, self.tracing_api_key) if s)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: str | Path | None = ".env",
+    require_discord: bool = True,
+) -> Settings:
+    """Build `Settings` from `.env` overlaid by the real environment (the environment wins).
+
+    `require_discord=False` is for the terminal chat, which needs no Discord token.
+    Raises `ConfigError` with a one-line, fixable message.
+    """
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    env = {k: v.strip() for k, v in values.items()}
+
+    token = env.get("DISCORD_TOKEN", "")
+    if require_discord:
+        if not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is missing: put your bot token in .env or the environment "
+                "(Developer Portal → your app → Bot → Reset Token); see .env.example"
+            )
+        if any(c.isspace() for c in token) or token.lower().startswith("bot "):
+            raise ConfigError(
+                "DISCORD_TOKEN is malformed: paste the bare token, "
+                "without spaces or a 'Bot ' prefix"
+            )
+
+    api_key = env.get("LLM_API_KEY") or env.get("GOOGLE_API_KEY") or ""
+    if not api_key:
+        raise ConfigError(
+            "GOOGLE_API_KEY is missing: set it to your Gemini API key (or set LLM_API_KEY for "
+            "another OpenAI-compatible provider); see .env.example"
+        )
+
+    return Settings(
+        discord_token=token,
+        llm_api_key=api_key,
+        llm_base_url=_url(env, "LLM_BASE_URL", GEMINI_BASE_URL),
+        llm_model=env.get("LLM_MODEL") or DEFAULT_MODEL,
+        session_db=env.get("SESSION_DB") or "maths_db.db",
+        session_scope=_scope(env),
+        history_turns=_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
+        llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
+        llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, low=0, high=10),
+        tracing_api_key=env.get("TRACING_API_KEY") or None,
+        discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
+        discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
+        log_level=_log_level(env),
+    )
+
+
+def _scope(env: Mapping[str, str]) -> SessionScope:
+    value = (env.get("SESSION_SCOPE") or "user").lower()
+    if value == "user":
+        return "user"
+    if value == "channel":
+        return "channel"
+    raise ConfigError(f"SESSION_SCOPE must be 'user' or 'channel', not {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a whole number from {low} to {high}, not {raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} seconds, not {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    return _optional_url(env, name, ("http", "https")) or default
+
+
+def _optional_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.netloc:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{name} must be a URL starting with {wanted}, not {raw!r}")
+    return raw
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = (env.get("LOG_LEVEL") or "INFO").upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return value

@@ -1,0 +1,152 @@
+"""Slash commands (/math, /forget) and syncing them only when Discord's copy differs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from ..assistant import MAX_QUESTION_CHARS, Assistant
+from ..config import SessionScope
+from ..errors import UserFacingError
+from ..failures import GENERIC
+from ..memory import channel_session_id, user_session_id
+from .messages import answer_text
+from .replies import NO_PINGS, send_followups
+
+log = logging.getLogger(__name__)
+
+QUOTE_LIMIT = 200
+
+
+class MathCommands:
+    """The bot's slash commands, bound to one assistant."""
+
+    def __init__(self, assistant: Assistant, scope: SessionScope) -> None:
+        self._assistant = assistant
+        self._scope = scope
+
+    def install(self, tree: app_commands.CommandTree[Any]) -> None:
+        tree.add_command(
+            app_commands.Command(
+                name="math",
+                description="Ask the math assistant a question (it remembers the conversation)",
+                callback=self.math,
+            )
+        )
+        tree.add_command(
+            app_commands.Command(
+                name="forget",
+                description="Make the math assistant forget your conversation",
+                callback=self.forget,
+            )
+        )
+
+    def session_id(self, interaction: discord.Interaction) -> str:
+        if self._scope == "channel" and interaction.channel_id is not None:
+            return channel_session_id(interaction.channel_id)
+        return user_session_id(interaction.user.id)
+
+    @app_commands.describe(question="Your math question, e.g. what is 2+2?")
+    async def math(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+    ) -> None:
+        turn = self._assistant.submit(self.session_id(interaction), question)
+        await interaction.response.defer(thinking=True)
+        text = await answer_text(turn)
+        await send_followups(interaction, f"{quote(question)}\n{text}")
+
+    async def forget(self, interaction: discord.Interaction) -> None:
+        if not self._may_forget(interaction):
+            await interaction.response.send_message(
+                "In this server, forgetting the channel's conversation needs the "
+                "Manage Messages permission.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._assistant.forget(self.session_id(interaction))
+        whose = "this channel's" if self._scope == "channel" else "our"
+        await interaction.followup.send(
+            f"Done: I have forgotten {whose} conversation.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    def _may_forget(self, interaction: discord.Interaction) -> bool:
+        if self._scope != "channel" or interaction.guild_id is None:
+            return True
+        return interaction.permissions.manage_messages
+
+
+async def on_command_error(
+    interaction: discord.Interaction, error: app_commands.AppCommandError
+) -> None:
+    """Log the failure and tell the user politely, wherever the interaction stands."""
+    original = getattr(error, "original", error)
+    text = str(original) if isinstance(original, UserFacingError) else GENERIC
+    if not isinstance(original, UserFacingError):
+        log.error("slash command failed", exc_info=error)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+    except discord.HTTPException:
+        log.exception("could not report a slash command failure")
+
+
+def quote(question: str) -> str:
+    """The question as a one-line Markdown quote, shortened."""
+    line = " ".join(question.split())
+    if len(line) > QUOTE_LIMIT:
+        line = line[: QUOTE_LIMIT - 1] + "…"
+    return f"> {line}"
+
+
+async def sync_if_changed(tree: app_commands.CommandTree[Any], application_id: int) -> bool:
+    """Upload the commands only when they differ from Discord's copy; True if uploaded."""
+    local = [command.to_dict(tree) for command in tree.get_commands()]
+    remote = await tree.client.http.get_global_commands(application_id)
+    if normalize_commands(local) == normalize_commands(remote):
+        log.info("slash commands are up to date (%d)", len(local))
+        return False
+    await tree.sync()
+    log.info("slash commands synced (%d)", len(local))
+    return True
+
+
+_COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")
+_OPTION_KEYS = (
+    "type", "name", "description", "required", "min_length", "max_length",
+    "min_value", "max_value", "autocomplete", "channel_types",
+)  # fmt: skip
+
+
+def normalize_commands(commands: Any) -> list[dict[str, Any]]:
+    """The parts of command payloads that matter, with Discord's defaults filled in."""
+    return sorted((_normalize_command(c) for c in commands), key=lambda c: str(c["name"]))
+
+
+def _normalize_command(command: dict[str, Any]) -> dict[str, Any]:
+    data = {key: command.get(key) for key in _COMMAND_KEYS}
+    data["type"] = data["type"] or 1
+    data["nsfw"] = bool(data["nsfw"])
+    data["contexts"] = sorted(command.get("contexts") or [])
+    data["integration_types"] = sorted(command.get("integration_types") or [0])
+    data["options"] = [_normalize_option(o) for o in command.get("options") or []]
+    return data
+
+
+def _normalize_option(option: dict[str, Any]) -> dict[str, Any]:
+    data = {key: option.get(key) for key in _OPTION_KEYS}
+    data["required"] = bool(data["required"])
+    data["autocomplete"] = bool(data["autocomplete"])
+    data["choices"] = [(c.get("name"), c.get("value")) for c in option.get("choices") or []]
+    data["options"] = [_normalize_option(o) for o in option.get("options") or []]
+    return data

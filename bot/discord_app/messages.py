@@ -1,0 +1,123 @@
+"""Answering messages: mentions (in a new thread), follow-ups in the bot's threads, and DMs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import discord
+
+from ..assistant import Answer, Assistant, check_question
+from ..config import SessionScope
+from ..errors import UserFacingError
+from ..failures import GENERIC
+from ..memory import channel_session_id, user_session_id
+from .replies import send_answer, typing_in
+
+log = logging.getLogger(__name__)
+
+THREAD_NAME_LIMIT = 100
+_ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+class MessageFlow:
+    """Decides which messages are for the bot and carries each from question to answer."""
+
+    def __init__(self, client: discord.Client, assistant: Assistant, scope: SessionScope) -> None:
+        self._client = client
+        self._assistant = assistant
+        self._scope = scope
+        self._warned_guilds: set[int] = set()
+
+    async def handle(self, message: discord.Message) -> None:
+        me = self._client.user
+        if me is None or not self._is_for_me(message, me):
+            return
+        question = strip_mention(message.content, me.id)
+        try:
+            check_question(question)
+        except UserFacingError as exc:
+            await send_answer(message.channel, str(exc), reply_to=message)
+            return
+        turn = self._submit_early(message, question)
+        destination, reply_to = await self._destination(message, question)
+        if turn is None:
+            turn = self._assistant.submit(channel_session_id(destination.id), question)
+        async with typing_in(destination):
+            text = await answer_text(turn)
+        await send_answer(destination, text, reply_to=reply_to)
+
+    def _is_for_me(self, message: discord.Message, me: discord.ClientUser) -> bool:
+        if message.author.bot or message.type not in _ANSWERED_TYPES:
+            return False
+        if message.guild is None:
+            return True  # every direct message is answered
+        channel = message.channel
+        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
+            return True  # follow-ups in a thread the bot started need no mention
+        return any(user.id == me.id for user in message.mentions)
+
+    def _submit_early(self, message: discord.Message, question: str) -> asyncio.Task[Answer] | None:
+        """Queue the turn at once when its session is already known, so a user's messages
+        are answered in the order they arrived."""
+        if self._scope == "user":
+            return self._assistant.submit(user_session_id(message.author.id), question)
+        if message.guild is None or isinstance(message.channel, discord.Thread):
+            return self._assistant.submit(channel_session_id(message.channel.id), question)
+        return None  # channel scope, new thread: its session is the thread's
+
+    async def _destination(
+        self, message: discord.Message, question: str
+    ) -> tuple[discord.abc.Messageable, discord.Message | None]:
+        """Where the answer goes, and the message to reply to when it is not in a thread."""
+        channel = message.channel
+        if message.guild is None or isinstance(channel, discord.Thread):
+            return channel, None
+        if not isinstance(channel, discord.TextChannel):
+            return channel, message
+        try:
+            thread = await message.create_thread(name=thread_name(question))
+        except discord.Forbidden:
+            self._warn_no_threads(message)
+            return channel, message
+        except discord.HTTPException as exc:
+            log.warning("could not start a thread in channel %s: %s", channel.id, exc)
+            return channel, message
+        return thread, None
+
+    def _warn_no_threads(self, message: discord.Message) -> None:
+        guild_id = message.guild.id if message.guild else 0
+        if guild_id in self._warned_guilds:
+            return
+        self._warned_guilds.add(guild_id)
+        log.warning(
+            "missing permission to create threads in channel %s of guild %s: replying in the "
+            "channel instead (grant 'Create Public Threads' and 'Send Messages in Threads')",
+            message.channel.id,
+            guild_id,
+        )
+
+
+async def answer_text(turn: asyncio.Task[Answer]) -> str:
+    """The answer's text, or a polite line saying what went wrong."""
+    try:
+        return (await turn).text
+    except UserFacingError as exc:
+        return str(exc)
+    except Exception:
+        log.exception("turn failed unexpectedly")
+        return GENERIC
+
+
+def strip_mention(content: str, user_id: int) -> str:
+    """The message without the bot's own mention(s)."""
+    return re.sub(rf"<@!?{user_id}>", "", content).strip()
+
+
+def thread_name(question: str) -> str:
+    """A thread title from the question: one line, at most 100 characters."""
+    name = " ".join(question.split())
+    if len(name) > THREAD_NAME_LIMIT:
+        name = name[: THREAD_NAME_LIMIT - 1].rstrip() + "…"
+    return name or "math question"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install mathbot with its test tools into .venv (first run only takes long) and run the tests.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k memory`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+exec .venv/bin/python -m pytest "$@"
