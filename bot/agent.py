@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from agents import (
     Agent,
@@ -13,6 +15,7 @@ from agents import (
     Tool,
     retry_policies,
 )
+from agents.items import ModelResponse
 from agents.models.interface import Model
 from openai import AsyncOpenAI
 
@@ -41,8 +44,23 @@ def build_client(settings: Settings) -> AsyncOpenAI:
     )
 
 
+class ChatCompletionsModel(OpenAIChatCompletionsModel):
+    """The SDK's Chat Completions model, tolerant of tool calls that arrive without an id.
+
+    Gemini's OpenAI-compatible endpoint has been seen to send `"id": ""` on tool calls, which
+    the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id instead.
+    """
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        response = await super().get_response(*args, **kwargs)
+        for item in response.output:
+            if getattr(item, "type", None) == "function_call" and not getattr(item, "call_id", ""):
+                item.call_id = f"call_{uuid.uuid4().hex[:24]}"  # type: ignore[union-attr]
+        return response
+
+
 def build_model(settings: Settings, client: AsyncOpenAI) -> Model:
-    return OpenAIChatCompletionsModel(model=settings.llm_model, openai_client=client)
+    return ChatCompletionsModel(model=settings.llm_model, openai_client=client)
 
 
 def build_agent(model: Model, tools: Sequence[Tool] = ()) -> Agent:

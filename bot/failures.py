@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import openai
@@ -58,7 +59,10 @@ class FailureExplainer:
         if isinstance(exc, openai.APIStatusError):
             log.warning("model endpoint failed (HTTP %s): %s", exc.status_code, exc)
             return UserFacingError(UNAVAILABLE)
-        if isinstance(exc, openai.APIResponseValidationError | ModelBehaviorError):
+        # The openai client lets a non-JSON body through as a bare JSONDecodeError.
+        if isinstance(
+            exc, openai.APIResponseValidationError | ModelBehaviorError | json.JSONDecodeError
+        ):
             log.warning("model sent a malformed response: %s", exc)
             return UserFacingError(MALFORMED)
         if isinstance(exc, MaxTurnsExceeded):

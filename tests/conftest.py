@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
+from tests.fakes.llm_server import FakeLLM
 
 
 @pytest.fixture
@@ -23,3 +26,15 @@ def settings(db_path: str) -> Settings:
         llm_max_retries=0,
         llm_timeout=5.0,
     )
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLM]:
+    """A loopback OpenAI-compatible server; the real `openai` client talks to it."""
+    async with FakeLLM() as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, llm: FakeLLM) -> Settings:
+    return dataclasses.replace(settings, llm_base_url=llm.base_url)

@@ -1,0 +1,91 @@
+"""Settings are read once, validated, and a bad one stops the program with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import GEMINI_BASE_URL, ConfigError, load_settings
+
+BASE = {"DISCORD_TOKEN": "abc.def.ghi", "GOOGLE_API_KEY": "g-key"}
+
+
+def load(env: dict[str, str], **kwargs: object) -> object:
+    return load_settings(env, dotenv_path=None, **kwargs)  # type: ignore[arg-type]
+
+
+def test_defaults() -> None:
+    s = load_settings(BASE, dotenv_path=None)
+    assert s.llm_base_url == GEMINI_BASE_URL
+    assert s.llm_model == "gemini-2.5-flash"
+    assert s.session_db == "maths_db.db"
+    assert s.session_scope == "user"
+    assert s.history_turns == 20
+    assert s.llm_api_key == "g-key"
+    assert not s.tracing_enabled
+
+
+def test_llm_api_key_overrides_google_key() -> None:
+    s = load_settings({**BASE, "LLM_API_KEY": "other"}, dotenv_path=None)
+    assert s.llm_api_key == "other"
+
+
+def test_secrets_are_not_in_repr() -> None:
+    s = load_settings({**BASE, "TRACING_API_KEY": "trace-secret"}, dotenv_path=None)
+    assert "abc.def.ghi" not in repr(s) and "g-key" not in repr(s)
+    assert "trace-secret" not in repr(s)
+    assert set(s.secrets()) == {"abc.def.ghi", "g-key", "trace-secret"}
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DISCORD_TOKEN=from-file\nGOOGLE_API_KEY=file-key\nLLM_MODEL=file-model\n")
+    s = load_settings({"LLM_MODEL": "env-model"}, dotenv_path=dotenv)
+    assert (s.discord_token, s.llm_api_key, s.llm_model) == ("from-file", "file-key", "env-model")
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"GOOGLE_API_KEY": "k"}, "DISCORD_TOKEN"),
+        ({"DISCORD_TOKEN": "Bot abc", "GOOGLE_API_KEY": "k"}, "DISCORD_TOKEN"),
+        ({"DISCORD_TOKEN": "t"}, "GOOGLE_API_KEY"),
+        ({**BASE, "SESSION_SCOPE": "guild"}, "SESSION_SCOPE"),
+        ({**BASE, "HISTORY_TURNS": "lots"}, "HISTORY_TURNS"),
+        ({**BASE, "HISTORY_TURNS": "0"}, "HISTORY_TURNS"),
+        ({**BASE, "LLM_BASE_URL": "generativelanguage.googleapis.com"}, "LLM_BASE_URL"),
+        ({**BASE, "LLM_TIMEOUT": "-3"}, "LLM_TIMEOUT"),
+        ({**BASE, "LLM_MAX_RETRIES": "99"}, "LLM_MAX_RETRIES"),
+        ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
+        ({**BASE, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env, dotenv_path=None)
+    assert str(err.value).startswith(variable)
+    assert "\n" not in str(err.value)
+
+
+def test_terminal_chat_needs_no_discord_token() -> None:
+    s = load_settings({"GOOGLE_API_KEY": "k"}, dotenv_path=None, require_discord=False)
+    assert s.discord_token == ""
+
+
+def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "GOOGLE_API_KEY": "g-key-secret"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env here
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
+    assert "Traceback" not in done.stderr and "g-key-secret" not in done.stderr
