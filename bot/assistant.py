@@ -94,7 +94,11 @@ class Assistant:
 
     async def forget(self, session_id: str) -> None:
         """Delete the conversation, after any turn already queued for it."""
-        async with self._turns.enter(session_id), self._store.session(session_id) as stored:
+        async with (
+            self._turns.enter(session_id),
+            self._store.turn_lock(session_id),
+            self._store.session(session_id) as stored,
+        ):
             await stored.clear_session()
         log.info("forgot %s", session_id)
 
@@ -114,7 +118,7 @@ class Assistant:
     async def _run_turn(self, session_id: str, text: str) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
-        async with self._store.session(session_id) as stored:
+        async with self._store.turn_lock(session_id), self._store.session(session_id) as stored:
             turn = TurnSession(stored, self.settings.history_turns)
             try:
                 result = await Runner.run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +31,11 @@ class SessionStore(Protocol):
     async def start(self) -> None: ...
 
     def session(self, session_id: str) -> AbstractAsyncContextManager[Session]: ...
+
+    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """Held around each turn, on top of the in-process order: stores shared by several
+        processes make it a cross-process lock."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -59,6 +64,10 @@ class SQLiteStore:
             yield stored
         finally:
             await asyncio.to_thread(stored.close)
+
+    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """One process owns the file: the in-process turn order is enough."""
+        return nullcontext()
 
     async def close(self) -> None:
         """Nothing stays open between turns."""
