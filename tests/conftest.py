@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import Settings
 from tests.fakes.llm_server import FakeLLM
+from tests.harness import World, build_discord
 
 
 @pytest.fixture
@@ -38,3 +39,22 @@ async def llm() -> AsyncIterator[FakeLLM]:
 @pytest.fixture
 def llm_settings(settings: Settings, llm: FakeLLM) -> Settings:
     return dataclasses.replace(settings, llm_base_url=llm.base_url)
+
+
+@pytest.fixture
+async def world(
+    llm: FakeLLM, llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    """The real bot against the fake Discord and the fake model; started, then closed."""
+    discord = build_discord()
+    await discord.start()
+    discord.patch_discord(monkeypatch)
+    world = World(discord, llm, llm_settings)
+    await world.start_bot()
+    try:
+        yield world
+    finally:
+        await world.stop_bot()
+        await discord.close()
+        assert not discord.unknown_requests, discord.unknown_requests
+        assert not discord.handler_errors, discord.handler_errors
