@@ -14,7 +14,7 @@ import discord
 from .assistant import Assistant
 from .chat import run_chat
 from .config import ConfigError, Settings, load_settings
-from .discord_app.client import MathBot, point_discord_at
+from .discord_app.client import build_bot, point_discord_at
 from .logs import setup_logging
 
 log = logging.getLogger("bot")
@@ -50,7 +50,7 @@ def build_assistant(settings: Settings) -> Assistant:
 async def run_bot(settings: Settings) -> int:
     """Run the Discord bot until it is stopped; the exit status for the process."""
     point_discord_at(settings.discord_api_url, settings.discord_gateway_url)
-    async with MathBot(settings, build_assistant(settings)) as bot:
+    async with build_bot(settings, build_assistant(settings)) as bot:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))

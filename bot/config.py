@@ -39,6 +39,8 @@ class Settings:
     discord_api_url: str = DEFAULT_DISCORD_API_URL
     discord_gateway_url: str | None = None
     log_level: str = "INFO"
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def tracing_enabled(self) -> bool:
@@ -100,7 +102,27 @@ def load_settings(
         discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
         discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
         log_level=_log_level(env),
+        **_shards(env),
     )
+
+
+def _shards(env: Mapping[str, str]) -> dict[str, object]:
+    """SHARD_COUNT alone runs every shard here; with SHARD_IDS, only those."""
+    raw_ids = env.get("SHARD_IDS")
+    if not env.get("SHARD_COUNT"):
+        if raw_ids:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT: set the total number of shards too")
+        return {}
+    count = _int(env, "SHARD_COUNT", 1, low=1, high=100_000)
+    if not raw_ids:
+        return {"shard_count": count}
+    try:
+        ids = tuple(sorted({int(part) for part in raw_ids.replace(",", " ").split()}))
+    except ValueError:
+        raise ConfigError(f"SHARD_IDS must be shard numbers like 0,1 — not {raw_ids!r}") from None
+    if not ids or any(not 0 <= i < count for i in ids):
+        raise ConfigError(f"SHARD_IDS must be numbers from 0 to {count - 1}, not {raw_ids!r}")
+    return {"shard_count": count, "shard_ids": ids}
 
 
 def _scope(env: Mapping[str, str]) -> SessionScope:

@@ -7,9 +7,11 @@ import json
 import sqlite3
 from typing import Any
 
+import discord
+
 from bot.assistant import Assistant
 from bot.config import Settings
-from bot.discord_app.client import MathBot
+from bot.discord_app.client import build_bot
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 
@@ -30,13 +32,13 @@ class World:
         self.discord = discord
         self.llm = llm
         self.settings = settings
-        self.bot: MathBot | None = None
+        self.bot: discord.Client | None = None
         self._running: Any = None
 
-    async def start_bot(self, **changes: Any) -> MathBot:
+    async def start_bot(self, **changes: Any) -> discord.Client:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
-        bot = MathBot(self.settings, Assistant(self.settings), guild_ready_timeout=0.01)
+        bot = build_bot(self.settings, Assistant(self.settings), guild_ready_timeout=0.01)
         self._running = running_client(bot, token=self.settings.discord_token)
         await self._running.__aenter__()
         self.bot = bot
@@ -47,7 +49,7 @@ class World:
             running, self._running, self.bot = self._running, None, None
             await running.__aexit__(None, None, None)
 
-    async def restart_bot(self, **changes: Any) -> MathBot:
+    async def restart_bot(self, **changes: Any) -> discord.Client:
         await self.stop_bot()
         return await self.start_bot(**changes)
 

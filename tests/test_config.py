@@ -70,6 +70,18 @@ def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> Non
     assert "\n" not in str(err.value)
 
 
+def test_shards() -> None:
+    assert load_settings(BASE, dotenv_path=None).shard_count is None
+    s = load_settings({**BASE, "SHARD_COUNT": "4", "SHARD_IDS": "2, 0"}, dotenv_path=None)
+    assert (s.shard_count, s.shard_ids) == (4, (0, 2))
+    s = load_settings({**BASE, "SHARD_COUNT": "2"}, dotenv_path=None)
+    assert (s.shard_count, s.shard_ids) == (2, None)
+    for bad in ({"SHARD_IDS": "0"}, {"SHARD_COUNT": "2", "SHARD_IDS": "2"}, {"SHARD_COUNT": "x"}):
+        with pytest.raises(ConfigError) as err:
+            load_settings({**BASE, **bad}, dotenv_path=None)
+        assert str(err.value).startswith("SHARD_")
+
+
 def test_terminal_chat_needs_no_discord_token() -> None:
     s = load_settings({"GOOGLE_API_KEY": "k"}, dotenv_path=None, require_discord=False)
     assert s.discord_token == ""

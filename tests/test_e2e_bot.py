@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.assistant import HELP
@@ -322,3 +323,22 @@ async def test_refused_message_content_intent_exits_2_with_advice(
     assert "MESSAGE CONTENT INTENT" in text
     assert "Traceback" not in text
     assert "fake.discord.token" not in text and "fake-google-key" not in text
+
+
+async def test_sharded_bot_answers_on_every_shard(world: World) -> None:
+    second_guild, second_channel = 900000000004194305, 900000000004194315
+    world.discord.add_guild(second_guild, name="Other club")
+    world.discord.add_text_channel(second_guild, second_channel)
+    assert (second_guild >> 22) % 2 != (GUILD >> 22) % 2  # one guild per shard
+    world.discord.shards = 2
+    bot = await world.restart_bot(shard_count=2, shard_ids=(0, 1))
+    assert isinstance(bot, discord.AutoShardedClient) and bot.shard_count == 2
+    assert sorted(p["shard"][0] for p in world.discord.identify_payloads[-2:]) == [0, 1]
+    world.llm.reply("4")
+    world.llm.reply("8")
+    first = await mention(world, "what is 2+2?")
+    await world.discord.wait_for_messages(int(first["id"]), 1)
+    second = await mention(world, "multiply that by 2", channel=second_channel)
+    [answer] = await world.discord.wait_for_messages(int(second["id"]), 1)
+    assert answer["content"] == "8"
+    assert FakeLLM.user_texts(world.llm.requests[1]) == ["what is 2+2?", "multiply that by 2"]

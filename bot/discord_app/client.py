@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import discord
 import yarl
@@ -32,16 +32,19 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class MathBot(discord.Client):
-    """mathbot on Discord. Extra keyword arguments go to `discord.Client` (tests use them)."""
+class _MathBotBase:
+    """What every flavour of the bot shares; mixed into a discord.py client class."""
+
+    tree: app_commands.CommandTree[Any]
 
     def __init__(self, settings: Settings, assistant: Assistant, **options: Any) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(), **options)
+        client = cast(discord.Client, self)
         self.settings = settings
         self.assistant = assistant
-        self.tree: app_commands.CommandTree[MathBot] = app_commands.CommandTree(
-            self,
+        self.tree = app_commands.CommandTree(
+            client,
             allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
             allowed_contexts=app_commands.AppCommandContext(
                 guild=True, dm_channel=True, private_channel=True
@@ -49,24 +52,49 @@ class MathBot(discord.Client):
         )
         self.tree.on_error = on_command_error
         MathCommands(assistant, settings.session_scope).install(self.tree)
-        self._messages = MessageFlow(self, assistant, settings.session_scope)
+        self._messages = MessageFlow(client, assistant, settings.session_scope)
 
     async def setup_hook(self) -> None:
         await self.assistant.start()
-        if self.application_id is None:
+        application_id = cast(discord.Client, self).application_id
+        if application_id is None:
             log.warning("no application id yet: slash commands not synced")
             return
-        await sync_if_changed(self.tree, self.application_id)
+        await sync_if_changed(self.tree, application_id)
 
     async def close(self) -> None:
         try:
-            await super().close()
+            await super().close()  # type: ignore[misc]
         finally:
             await self.assistant.close()
 
     async def on_ready(self) -> None:
-        user = self.user
-        log.info("logged in as %s (id %s) in %d servers", user, user and user.id, len(self.guilds))
+        client = cast(discord.Client, self)
+        log.info(
+            "logged in as %s (id %s) in %d servers, shards %s",
+            client.user,
+            client.user and client.user.id,
+            len(client.guilds),
+            client.shard_id if client.shard_count is None else client.shard_count,
+        )
 
     async def on_message(self, message: discord.Message) -> None:
         await self._messages.handle(message)
+
+
+class MathBot(_MathBotBase, discord.Client):
+    """mathbot on one gateway connection. Extra keyword arguments go to `discord.Client`."""
+
+
+class ShardedMathBot(_MathBotBase, discord.AutoShardedClient):
+    """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers."""
+
+
+def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> discord.Client:
+    """The plain client, or the sharded one when shards are configured."""
+    if settings.shard_count is None:
+        return MathBot(settings, assistant, **options)
+    options.setdefault("shard_count", settings.shard_count)
+    if settings.shard_ids is not None:
+        options.setdefault("shard_ids", list(settings.shard_ids))
+    return ShardedMathBot(settings, assistant, **options)
