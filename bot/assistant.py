@@ -11,6 +11,7 @@ from agents.models.interface import Model
 from openai import AsyncOpenAI
 
 from .agent import build_agent, build_client, build_model, run_config
+from .calculator import Calculator, calculate_tool
 from .config import Settings
 from .errors import UserFacingError
 from .failures import EMPTY, FailureExplainer
@@ -46,11 +47,16 @@ class Assistant:
         *,
         model: Model | None = None,
         store: SessionStore | None = None,
+        calculator: Calculator | None = None,
         tools: tuple[Tool, ...] = (),
     ) -> None:
+        """`calculator`, when given, is shared and owned by the caller; otherwise the assistant
+        starts its own in `start()` and stops it in `close()`."""
         self.settings = settings
         self._model = model
         self._store: SessionStore = store or SQLiteStore(settings.session_db)
+        self._owns_calculator = calculator is None
+        self._calculator = calculator or Calculator()
         self._tools = tools
         self._client: AsyncOpenAI | None = None
         self._agent: Agent | None = None
@@ -66,7 +72,10 @@ class Assistant:
             self._model = build_model(self.settings, self._client)
         if self.settings.tracing_api_key:
             set_tracing_export_api_key(self.settings.tracing_api_key)
-        self._agent = build_agent(self._model, self._tools)
+        if self._owns_calculator:
+            await self._calculator.start()
+        tools = (calculate_tool(self._calculator), *self._tools)
+        self._agent = build_agent(self._model, tools)
         log.info(
             "assistant ready: model %s at %s, memory per %s, %d turns of history",
             self.settings.llm_model,
@@ -79,6 +88,8 @@ class Assistant:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if self._owns_calculator:
+            await self._calculator.close()
         await self._store.close()
 
     def submit(self, session_id: str, question: str) -> asyncio.Task[Answer]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.calculator import Calculator
 from bot.config import Settings
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import World, build_discord
@@ -30,6 +31,14 @@ def settings(db_path: str) -> Settings:
 
 
 @pytest.fixture
+async def calculator() -> AsyncIterator[Calculator]:
+    """A calculator owned by the test: its worker pool starts only if a tool call needs it."""
+    calc = Calculator()
+    yield calc
+    await calc.close()
+
+
+@pytest.fixture
 async def llm() -> AsyncIterator[FakeLLM]:
     """A loopback OpenAI-compatible server; the real `openai` client talks to it."""
     async with FakeLLM() as fake:
@@ -43,13 +52,13 @@ def llm_settings(settings: Settings, llm: FakeLLM) -> Settings:
 
 @pytest.fixture
 async def world(
-    llm: FakeLLM, llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    llm: FakeLLM, llm_settings: Settings, calculator: Calculator, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[World]:
     """The real bot against the fake Discord and the fake model; started, then closed."""
     discord = build_discord()
     await discord.start()
     discord.patch_discord(monkeypatch)
-    world = World(discord, llm, llm_settings)
+    world = World(discord, llm, llm_settings, calculator)
     await world.start_bot()
     try:
         yield world

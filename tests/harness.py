@@ -10,6 +10,7 @@ from typing import Any
 import discord
 
 from bot.assistant import Assistant
+from bot.calculator import Calculator
 from bot.config import Settings
 from bot.discord_app.client import build_bot
 from tests.fakes.discord_server import FakeDiscord, running_client
@@ -28,17 +29,21 @@ BOB_DM = 700000000000000002
 class World:
     """One fake Discord, one fake model, and a bot that can be (re)started between them."""
 
-    def __init__(self, discord: FakeDiscord, llm: FakeLLM, settings: Settings) -> None:
+    def __init__(
+        self, discord: FakeDiscord, llm: FakeLLM, settings: Settings, calculator: Calculator
+    ) -> None:
         self.discord = discord
         self.llm = llm
         self.settings = settings
+        self.calculator = calculator
         self.bot: discord.Client | None = None
         self._running: Any = None
 
     async def start_bot(self, **changes: Any) -> discord.Client:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
-        bot = build_bot(self.settings, Assistant(self.settings), guild_ready_timeout=0.01)
+        assistant = Assistant(self.settings, calculator=self.calculator)
+        bot = build_bot(self.settings, assistant, guild_ready_timeout=0.01)
         self._running = running_client(bot, token=self.settings.discord_token)
         await self._running.__aenter__()
         self.bot = bot

@@ -11,6 +11,7 @@ import pytest
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from bot.assistant import HELP, MAX_QUESTION_CHARS, Assistant
+from bot.calculator import Calculator
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import EMPTY, GENERIC
@@ -31,7 +32,7 @@ def stored_rows(db_path: str, session_id: str) -> list[dict]:
 
 
 async def make(settings: Settings, model: ScriptedModel) -> Assistant:
-    assistant = Assistant(settings, model=model)
+    assistant = Assistant(settings, model=model, calculator=Calculator())
     await assistant.start()
     return assistant
 
@@ -102,7 +103,7 @@ async def test_tool_turn_is_stored_whole(settings: Settings, db_path: str) -> No
     model = ScriptedModel(
         [[function_call("add", {"a": 2, "b": 2}, call_id="c1")], [assistant_message("4")]]
     )
-    assistant = Assistant(settings, model=model, tools=(add,))
+    assistant = Assistant(settings, model=model, calculator=Calculator(), tools=(add,))
     await assistant.start()
     await assistant.ask("u1", "2+2")
     kinds = [r.get("role") or r.get("type") for r in stored_rows(db_path, "u1")]

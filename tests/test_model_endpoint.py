@@ -10,6 +10,7 @@ import sqlite3
 import pytest
 
 from bot.assistant import Assistant
+from bot.calculator import Calculator
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import MALFORMED, MISCONFIGURED, RATE_LIMITED, TIMED_OUT, UNAVAILABLE, UNREACHABLE
@@ -17,7 +18,7 @@ from tests.fakes.llm_server import FakeLLM
 
 
 async def started(settings: Settings) -> Assistant:
-    assistant = Assistant(settings)
+    assistant = Assistant(settings, calculator=Calculator())
     await assistant.start()
     return assistant
 
@@ -51,7 +52,7 @@ async def test_tool_call_with_empty_id_is_accepted(llm: FakeLLM, llm_settings: S
         """Add two integers."""
         return a + b
 
-    assistant = Assistant(llm_settings, tools=(add,))
+    assistant = Assistant(llm_settings, calculator=Calculator(), tools=(add,))
     await assistant.start()
     llm.tool_call("add", {"a": 2, "b": 2}, call_id="")  # as Gemini's compatibility layer may
     llm.reply("4")
