@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from agents import Agent, Runner, RunResult, Tool, set_tracing_export_api_key
+from agents.exceptions import AgentsException
 from agents.models.interface import Model
 from openai import AsyncOpenAI
 
+from .access import Requester
 from .agent import build_agent, build_client, build_model, run_config
 from .calculator import Calculator, calculate_tool
 from .config import Settings
 from .errors import UserFacingError
 from .failures import EMPTY, FailureExplainer
+from .guard import Guard
 from .memory import SessionStore, SQLiteStore, TurnSession
 from .turns import Ticket, TurnQueue
+from .usage import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,14 @@ HELP = (
     "Ask me any math question, e.g. `what is 2+2?`, then follow up with `multiply that by 2`. "
     "I remember our conversation; use /forget to wipe it."
 )
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question that passed admission: its text, and who asked (None: the local operator)."""
+
+    text: str
+    who: Requester | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Assistant:
         store: SessionStore | None = None,
         calculator: Calculator | None = None,
         tools: tuple[Tool, ...] = (),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         """`calculator`, when given, is shared and owned by the caller; otherwise the assistant
         starts its own in `start()` and stops it in `close()`."""
@@ -61,12 +76,15 @@ class Assistant:
         self._client: AsyncOpenAI | None = None
         self._agent: Agent | None = None
         self._turns = TurnQueue()
+        self._tasks: dict[str, set[asyncio.Task[Answer]]] = {}
+        self.guard = Guard(settings.controls, settings.usage_db, now=now)
         self._failures = FailureExplainer()
         self._run_config = run_config(settings)
 
     async def start(self) -> None:
         """Open the memory store and the model client."""
         await self._store.start()
+        await self.guard.start()
         if self._model is None:
             self._client = build_client(self.settings)
             self._model = build_model(self.settings, self._client)
@@ -90,21 +108,44 @@ class Assistant:
             self._client = None
         if self._owns_calculator:
             await self._calculator.close()
+        await self.guard.close()
         await self._store.close()
 
-    def submit(self, session_id: str, question: str) -> asyncio.Task[Answer]:
+    def admit(self, text: str, who: Requester | None = None) -> Question:
+        """Check a question before anything is done with it: its size, and whether `who` may
+        ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
+        question = Question(check_question(text), who)
+        self.guard.admit(who)
+        return question
+
+    def submit(self, session_id: str, question: Question) -> asyncio.Task[Answer]:
         """Queue a turn now (its place in the session's order is taken at this call) and
-        start it. Await the task for the `Answer`; it raises `UserFacingError` on failure."""
+        start it. Await the task for the `Answer`; it raises `UserFacingError` on failure,
+        and is cancelled by `cancel()` or `forget()`."""
         ticket = self._turns.enter(session_id)
-        return asyncio.create_task(
+        task = asyncio.create_task(
             self._answer(ticket, session_id, question), name=f"mathbot-turn:{session_id}"
         )
+        tasks = self._tasks.setdefault(session_id, set())
+        tasks.add(task)
+        task.add_done_callback(lambda t: self._untrack(session_id, t))
+        return task
 
-    async def ask(self, session_id: str, question: str) -> Answer:
-        return await self.submit(session_id, question)
+    async def ask(self, session_id: str, text: str, who: Requester | None = None) -> Answer:
+        return await self.submit(session_id, self.admit(text, who))
+
+    def cancel(self, session_id: str) -> int:
+        """Stop the session's turns in flight or queued; nothing of them is stored."""
+        tasks = [t for t in self._tasks.get(session_id, ()) if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            log.info("cancelled %d turn(s) of %s", len(tasks), session_id)
+        return len(tasks)
 
     async def forget(self, session_id: str) -> None:
-        """Delete the conversation, after any turn already queued for it."""
+        """Stop the session's turns, then delete the conversation."""
+        self.cancel(session_id)
         async with (
             self._turns.enter(session_id),
             self._store.turn_lock(session_id),
@@ -118,32 +159,51 @@ class Assistant:
         """How many sessions have a turn queued or running (bounded by traffic, not users)."""
         return len(self._turns)
 
-    async def _answer(self, ticket: Ticket, session_id: str, question: str) -> Answer:
+    def _untrack(self, session_id: str, task: asyncio.Task[Answer]) -> None:
+        tasks = self._tasks.get(session_id)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._tasks[session_id]
+
+    async def _answer(self, ticket: Ticket, session_id: str, question: Question) -> Answer:
         try:
-            text = check_question(question)
             async with ticket:
-                return await self._run_turn(session_id, text)
+                return await self._run_turn(session_id, question)
         finally:
             ticket.release()
 
-    async def _run_turn(self, session_id: str, text: str) -> Answer:
+    async def _run_turn(self, session_id: str, question: Question) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
+        await self.guard.check_budget(question.who)
         async with self._store.turn_lock(session_id), self._store.session(session_id) as stored:
             turn = TurnSession(stored, self.settings.history_turns)
             try:
-                result = await Runner.run(
-                    self._agent,
-                    text,
-                    session=turn,
-                    run_config=self._run_config,
-                    max_turns=MAX_AGENT_STEPS,
-                )
+                async with self.guard.model_slot():
+                    result = await Runner.run(
+                        self._agent,
+                        question.text,
+                        session=turn,
+                        run_config=self._run_config,
+                        max_turns=MAX_AGENT_STEPS,
+                    )
+            except UserFacingError:
+                raise
             except Exception as exc:
+                await self._charge_failed_run(question, exc)
                 raise self._failures.explain(exc) from exc
+            usage = result.context_wrapper.usage
+            await self.guard.record(question.who, usage)
             answer = final_text(result)
             await turn.commit()
-        return Answer(text=answer, usage_tokens=result.context_wrapper.usage.total_tokens)
+        return Answer(text=answer, usage_tokens=usage.total_tokens)
+
+    async def _charge_failed_run(self, question: Question, exc: Exception) -> None:
+        """A failed run may still have spent tokens (e.g. before a tool loop ran out)."""
+        run_data = exc.run_data if isinstance(exc, AgentsException) else None
+        if run_data is not None:
+            await self.guard.record(question.who, run_data.context_wrapper.usage)
 
 
 def check_question(question: str) -> str:

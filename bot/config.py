@@ -11,15 +11,16 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .controls import Controls, parse_controls
+from .errors import ConfigError
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 SessionScope = Literal["user", "channel"]
-
-
-class ConfigError(Exception):
-    """A missing or malformed setting; the message names the variable and the fix."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Settings:
     llm_base_url: str = GEMINI_BASE_URL
     llm_model: str = DEFAULT_MODEL
     session_db: str = "maths_db.db"
+    usage_db: str = "maths_db.db"
     session_scope: SessionScope = "user"
     history_turns: int = 20
     llm_timeout: float = 60.0
@@ -41,6 +43,7 @@ class Settings:
     log_level: str = "INFO"
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    controls: Controls = field(default_factory=Controls)
 
     @property
     def tracing_enabled(self) -> bool:
@@ -93,7 +96,8 @@ def load_settings(
         llm_api_key=api_key,
         llm_base_url=_url(env, "LLM_BASE_URL", GEMINI_BASE_URL),
         llm_model=env.get("LLM_MODEL") or DEFAULT_MODEL,
-        session_db=env.get("SESSION_DB") or "maths_db.db",
+        session_db=_session_db(env),
+        usage_db=env.get("USAGE_DB") or _default_usage_db(_session_db(env)),
         session_scope=_scope(env),
         history_turns=_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
         llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
@@ -102,6 +106,7 @@ def load_settings(
         discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
         discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
         log_level=_log_level(env),
+        controls=parse_controls(env),
         **_shards(env),
     )
 
@@ -123,6 +128,15 @@ def _shards(env: Mapping[str, str]) -> dict[str, object]:
     if not ids or any(not 0 <= i < count for i in ids):
         raise ConfigError(f"SHARD_IDS must be numbers from 0 to {count - 1}, not {raw_ids!r}")
     return {"shard_count": count, "shard_ids": ids}
+
+
+def _session_db(env: Mapping[str, str]) -> str:
+    return env.get("SESSION_DB") or "maths_db.db"
+
+
+def _default_usage_db(session_db: str) -> str:
+    """Token usage lives in the memory file, or in a local file when memory is on a server."""
+    return "mathbot_usage.db" if "://" in session_db else session_db
 
 
 def _scope(env: Mapping[str, str]) -> SessionScope:

@@ -9,7 +9,7 @@ from datetime import UTC, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import ConfigError
+from .errors import ConfigError
 
 BlockedReply = Literal["silent", "notice"]
 

@@ -124,8 +124,8 @@ async def test_turns_of_one_session_run_in_order(settings: Settings) -> None:
 
     model = ScriptedModel([ModelStep.respond(slow_first), ModelStep.respond(slow_first)])
     assistant = await make(settings, model)
-    first = assistant.submit("u1", "first")
-    second = assistant.submit("u1", "second")
+    first = assistant.submit("u1", assistant.admit("first"))
+    second = assistant.submit("u1", assistant.admit("second"))
     await asyncio.wait_for(reached.wait(), 5)
     await asyncio.sleep(0)  # give the second turn every chance to overtake: it must not
     assert seen == [["first"]]

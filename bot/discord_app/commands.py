@@ -15,10 +15,12 @@ from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
 from .messages import answer_text
 from .replies import NO_PINGS, send_followups
+from .requesters import from_interaction
 
 log = logging.getLogger(__name__)
 
 QUOTE_LIMIT = 200
+NEEDS_MANAGE = "changing the channel's shared conversation needs the Manage Messages permission."
 
 
 class MathCommands:
@@ -43,6 +45,20 @@ class MathCommands:
                 callback=self.forget,
             )
         )
+        tree.add_command(
+            app_commands.Command(
+                name="cancel",
+                description="Stop the question the math assistant is working on",
+                callback=self.cancel,
+            )
+        )
+        tree.add_command(
+            app_commands.Command(
+                name="usage",
+                description="How many tokens your questions used today and in total",
+                callback=self.usage,
+            )
+        )
 
     def session_id(self, interaction: discord.Interaction) -> str:
         if self._scope == "channel" and interaction.channel_id is not None:
@@ -55,19 +71,19 @@ class MathCommands:
         interaction: discord.Interaction,
         question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
     ) -> None:
-        turn = self._assistant.submit(self.session_id(interaction), question)
+        try:
+            admitted = self._assistant.admit(question, from_interaction(interaction))
+        except UserFacingError as exc:
+            await private_reply(interaction, exc.message)
+            return
+        turn = self._assistant.submit(self.session_id(interaction), admitted)
         await interaction.response.defer(thinking=True)
         text = await answer_text(turn)
         await send_followups(interaction, f"{quote(question)}\n{text}")
 
     async def forget(self, interaction: discord.Interaction) -> None:
-        if not self._may_forget(interaction):
-            await interaction.response.send_message(
-                "In this server, forgetting the channel's conversation needs the "
-                "Manage Messages permission.",
-                ephemeral=True,
-                allowed_mentions=NO_PINGS,
-            )
+        if not self._may_change(interaction):
+            await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._assistant.forget(self.session_id(interaction))
@@ -78,7 +94,22 @@ class MathCommands:
             allowed_mentions=NO_PINGS,
         )
 
-    def _may_forget(self, interaction: discord.Interaction) -> bool:
+    async def cancel(self, interaction: discord.Interaction) -> None:
+        if not self._may_change(interaction):
+            await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
+            return
+        stopped = self._assistant.cancel(self.session_id(interaction))
+        await private_reply(
+            interaction,
+            "Stopped the question in progress." if stopped else "Nothing to stop right now.",
+        )
+
+    async def usage(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await self._assistant.guard.usage_text(from_interaction(interaction))
+        await send_followups(interaction, text, ephemeral=True)
+
+    def _may_change(self, interaction: discord.Interaction) -> bool:
         if self._scope != "channel" or interaction.guild_id is None:
             return True
         return interaction.permissions.manage_messages
@@ -99,6 +130,13 @@ async def on_command_error(
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
     except discord.HTTPException:
         log.exception("could not report a slash command failure")
+
+
+async def private_reply(interaction: discord.Interaction, text: str) -> None:
+    """Answer the interaction with a message only the caller sees (nothing if `text` is empty)."""
+    if not text:
+        text = "Sorry, I can't help with that here."
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 def quote(question: str) -> str:

@@ -8,16 +8,18 @@ import re
 
 import discord
 
-from ..assistant import Answer, Assistant, check_question
+from ..assistant import Answer, Assistant, Question
 from ..config import SessionScope
 from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
-from .replies import send_answer, typing_in
+from .replies import NO_PINGS, send_answer, typing_in
+from .requesters import from_message
 
 log = logging.getLogger(__name__)
 
 THREAD_NAME_LIMIT = 100
+STOPPED = "Stopped: I dropped that question (nothing of it is remembered)."
 _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -34,19 +36,33 @@ class MessageFlow:
         me = self._client.user
         if me is None or not self._is_for_me(message, me):
             return
-        question = strip_mention(message.content, me.id)
         try:
-            check_question(question)
+            question = self._assistant.admit(
+                strip_mention(message.content, me.id), from_message(message)
+            )
         except UserFacingError as exc:
-            await send_answer(message.channel, str(exc), reply_to=message)
+            await self._refuse(message, exc)
             return
         turn = self._submit_early(message, question)
-        destination, reply_to = await self._destination(message, question)
+        destination, reply_to = await self._destination(message, question.text)
         if turn is None:
             turn = self._assistant.submit(channel_session_id(destination.id), question)
         async with typing_in(destination):
             text = await answer_text(turn)
-        await send_answer(destination, text, reply_to=reply_to)
+        if text:
+            await send_answer(destination, text, reply_to=reply_to)
+
+    async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
+        """Say why a message is not answered: in place, or privately (a DM) when asked to."""
+        if not refusal.message:
+            return
+        if not refusal.private or message.guild is None:
+            await send_answer(message.channel, refusal.message, reply_to=message)
+            return
+        try:
+            await message.author.send(refusal.message, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.info("could not DM a refusal to user %s: %s", message.author.id, exc)
 
     def _is_for_me(self, message: discord.Message, me: discord.ClientUser) -> bool:
         if message.author.bot or message.type not in _ANSWERED_TYPES:
@@ -58,7 +74,9 @@ class MessageFlow:
             return True  # follow-ups in a thread the bot started need no mention
         return any(user.id == me.id for user in message.mentions)
 
-    def _submit_early(self, message: discord.Message, question: str) -> asyncio.Task[Answer] | None:
+    def _submit_early(
+        self, message: discord.Message, question: Question
+    ) -> asyncio.Task[Answer] | None:
         """Queue the turn at once when its session is already known, so a user's messages
         are answered in the order they arrived."""
         if self._scope == "user":
@@ -100,11 +118,15 @@ class MessageFlow:
 
 
 async def answer_text(turn: asyncio.Task[Answer]) -> str:
-    """The answer's text, or a polite line saying what went wrong."""
+    """The answer's text, or a polite line saying what went wrong (empty: say nothing)."""
     try:
         return (await turn).text
+    except asyncio.CancelledError:
+        if not turn.cancelled():
+            raise  # we are being cancelled ourselves, not the turn
+        return STOPPED
     except UserFacingError as exc:
-        return str(exc)
+        return exc.message
     except Exception:
         log.exception("turn failed unexpectedly")
         return GENERIC
