@@ -6,6 +6,7 @@ import asyncio
 
 from .assistant import Assistant
 from .errors import UserFacingError
+from .mathtext import to_discord_text
 from .memory import user_session_id
 
 PROMPT = "you> "
@@ -37,7 +38,7 @@ async def run_chat(assistant: Assistant, user: str) -> int:
                 print("mathbot> Done: I have forgotten our conversation.")
                 continue
             try:
-                answer = (await assistant.ask(session_id, line)).text
+                answer = to_discord_text((await assistant.ask(session_id, line)).text)
             except UserFacingError as exc:
                 answer = str(exc)
             print(f"mathbot> {answer}")

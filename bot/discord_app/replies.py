@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import discord
 
+from ..mathtext import prepare_answer
 from ..splitting import split_message
 
 log = logging.getLogger(__name__)
@@ -18,6 +23,35 @@ NO_PINGS = discord.AllowedMentions.none()
 REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
+_PLACEHOLDER = re.compile(r"\[formula (\d+)\]")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One Discord message of an answer: its text and the formula images it shows."""
+
+    text: str
+    images: tuple[tuple[str, bytes], ...] = ()
+
+    def files(self) -> list[discord.File]:
+        return [discord.File(io.BytesIO(png), filename=name) for name, png in self.images]
+
+
+async def render(text: str) -> list[Piece]:
+    """The answer as Discord messages: inline math as Unicode, display math as PNG images
+    (drawn in a thread) attached to the message that mentions them, cut to Discord's size."""
+    prepared = await asyncio.to_thread(prepare_answer, text)
+    images = dict(enumerate(prepared.images, start=1))
+    pieces: list[Piece] = []
+    for chunk in split_message(prepared.text):
+        shown = [int(n) for n in _PLACEHOLDER.findall(chunk)]
+        pieces.append(Piece(chunk, tuple(images.pop(n) for n in shown if n in images)))
+    if images and pieces:  # a placeholder lost in splitting: show the image at the end
+        last = pieces[-1]
+        pieces[-1] = Piece(last.text, last.images + tuple(images.values()))
+    return pieces
+
+
 async def send_answer(
     destination: discord.abc.Messageable,
     text: str,
@@ -26,15 +60,20 @@ async def send_answer(
 ) -> list[discord.Message]:
     """Send `text` in as many messages as it takes; the first may reply to `reply_to`."""
     sent: list[discord.Message] = []
-    for index, chunk in enumerate(split_message(text)):
+    for index, piece in enumerate(await render(text)):
         if index == 0 and reply_to is not None:
-            sent.append(
-                await destination.send(
-                    chunk, reference=reply_to, allowed_mentions=REPLY_PINGS, mention_author=True
-                )
+            message = await destination.send(
+                piece.text,
+                files=piece.files(),
+                reference=reply_to,
+                allowed_mentions=REPLY_PINGS,
+                mention_author=True,
             )
         else:
-            sent.append(await destination.send(chunk, allowed_mentions=NO_PINGS))
+            message = await destination.send(
+                piece.text, files=piece.files(), allowed_mentions=NO_PINGS
+            )
+        sent.append(message)
     return sent
 
 
@@ -42,8 +81,10 @@ async def send_followups(
     interaction: discord.Interaction, text: str, *, ephemeral: bool = False
 ) -> None:
     """Answer a deferred interaction with as many followup messages as `text` needs."""
-    for chunk in split_message(text):
-        await interaction.followup.send(chunk, allowed_mentions=NO_PINGS, ephemeral=ephemeral)
+    for piece in await render(text):
+        await interaction.followup.send(
+            piece.text, files=piece.files(), allowed_mentions=NO_PINGS, ephemeral=ephemeral
+        )
 
 
 @asynccontextmanager
