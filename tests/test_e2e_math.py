@@ -16,9 +16,7 @@ def tool_outputs(request: dict) -> list[dict]:
 
 
 async def ask_in_dm(world: World, text: str) -> None:
-    await world.discord.user_message(
-        channel_id=ALICE_DM, author_id=800000000000000001, content=text
-    )
+    await world.discord.user_message(channel_id=ALICE_DM, author_id=ALICE, content=text)
 
 
 async def test_the_model_calls_calculate_and_the_answer_reaches_discord(world: World) -> None:
