@@ -47,10 +47,10 @@ def build_assistant(settings: Settings) -> Assistant:
     return Assistant(settings)
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(settings: Settings, assistant: Assistant) -> int:
     """Run the Discord bot until it is stopped; the exit status for the process."""
     point_discord_at(settings.discord_api_url, settings.discord_gateway_url)
-    async with build_bot(settings, build_assistant(settings)) as bot:
+    async with build_bot(settings, assistant) as bot:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
@@ -77,9 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level, settings.secrets())
     try:
+        assistant = build_assistant(settings)
+    except ValueError as exc:  # e.g. SESSION_DB names a server whose extra isn't installed
+        print(f"mathbot: {exc}", file=sys.stderr)
+        return 2
+    try:
         if chatting:
-            return asyncio.run(run_chat(build_assistant(settings), args.user))
-        return asyncio.run(run_bot(settings))
+            return asyncio.run(run_chat(assistant, args.user))
+        return asyncio.run(run_bot(settings, assistant))
     except KeyboardInterrupt:
         return 130
 

@@ -20,7 +20,8 @@ from .config import Settings
 from .errors import UserFacingError
 from .failures import EMPTY, FailureExplainer
 from .guard import Guard
-from .memory import SessionStore, SQLiteStore, TurnSession
+from .memory import SessionStore, TurnSession
+from .stores import open_store
 from .turns import Ticket, TurnQueue
 from .usage import utc_now
 
@@ -69,7 +70,7 @@ class Assistant:
         starts its own in `start()` and stops it in `close()`."""
         self.settings = settings
         self._model = model
-        self._store: SessionStore = store or SQLiteStore(settings.session_db)
+        self._store: SessionStore = store or open_store(settings.session_db)
         self._owns_calculator = calculator is None
         self._calculator = calculator or Calculator()
         self._tools = tools
@@ -146,12 +147,15 @@ class Assistant:
     async def forget(self, session_id: str) -> None:
         """Stop the session's turns, then delete the conversation."""
         self.cancel(session_id)
-        async with (
-            self._turns.enter(session_id),
-            self._store.turn_lock(session_id),
-            self._store.session(session_id) as stored,
-        ):
-            await stored.clear_session()
+        try:
+            async with (
+                self._turns.enter(session_id),
+                self._store.turn_lock(session_id),
+                self._store.session(session_id) as stored,
+            ):
+                await stored.clear_session()
+        except Exception as exc:
+            raise self._failures.explain(exc) from exc
         log.info("forgot %s", session_id)
 
     @property
@@ -177,27 +181,40 @@ class Assistant:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
         await self.guard.check_budget(question.who)
-        async with self._store.turn_lock(session_id), self._store.session(session_id) as stored:
-            turn = TurnSession(stored, self.settings.history_turns)
-            try:
-                async with self.guard.model_slot():
-                    result = await Runner.run(
-                        self._agent,
-                        question.text,
-                        session=turn,
-                        run_config=self._run_config,
-                        max_turns=MAX_AGENT_STEPS,
-                    )
-            except UserFacingError:
-                raise
-            except Exception as exc:
-                await self._charge_failed_run(question, exc)
-                raise self._failures.explain(exc) from exc
-            usage = result.context_wrapper.usage
-            await self.guard.record(question.who, usage)
-            answer = final_text(result)
-            await turn.commit()
+        try:
+            async with (
+                self._store.turn_lock(session_id),
+                self._store.session(session_id) as stored,
+            ):
+                turn = TurnSession(stored, self.settings.history_turns)
+                result = await self._run_agent(turn, question)
+                usage = result.context_wrapper.usage
+                await self.guard.record(question.who, usage)
+                answer = final_text(result)
+                await turn.commit()
+        except UserFacingError:
+            raise
+        except Exception as exc:
+            raise self._failures.explain(exc) from exc
         return Answer(text=answer, usage_tokens=usage.total_tokens)
+
+    async def _run_agent(self, turn: TurnSession, question: Question) -> RunResult:
+        """One `Runner.run` within a model-call slot; a failed run is still charged."""
+        assert self._agent is not None
+        try:
+            async with self.guard.model_slot():
+                return await Runner.run(
+                    self._agent,
+                    question.text,
+                    session=turn,
+                    run_config=self._run_config,
+                    max_turns=MAX_AGENT_STEPS,
+                )
+        except UserFacingError:
+            raise
+        except Exception as exc:
+            await self._charge_failed_run(question, exc)
+            raise
 
     async def _charge_failed_run(self, question: Question, exc: Exception) -> None:
         """A failed run may still have spent tokens (e.g. before a tool loop ran out)."""

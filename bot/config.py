@@ -31,7 +31,7 @@ class Settings:
     llm_api_key: str = field(repr=False)
     llm_base_url: str = GEMINI_BASE_URL
     llm_model: str = DEFAULT_MODEL
-    session_db: str = "maths_db.db"
+    session_db: str = field(default="maths_db.db", repr=False)  # a URL may hold a password
     usage_db: str = "maths_db.db"
     session_scope: SessionScope = "user"
     history_turns: int = 20
@@ -51,7 +51,9 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never reach a log line or a reply."""
-        return tuple(s for s in (self.discord_token, self.llm_api_key, self.tracing_api_key) if s)
+        password = urlsplit(self.session_db).password if "://" in self.session_db else None
+        found = (self.discord_token, self.llm_api_key, self.tracing_api_key, password)
+        return tuple(s for s in found if s)
 
 
 def load_settings(
@@ -130,8 +132,20 @@ def _shards(env: Mapping[str, str]) -> dict[str, object]:
     return {"shard_count": count, "shard_ids": ids}
 
 
+_STORE_SCHEMES = {"postgresql+asyncpg", "postgresql", "postgres", "redis", "rediss"}
+
+
 def _session_db(env: Mapping[str, str]) -> str:
-    return env.get("SESSION_DB") or "maths_db.db"
+    """A SQLite file path, or the URL of a PostgreSQL or Redis server."""
+    value = env.get("SESSION_DB") or "maths_db.db"
+    if "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in _STORE_SCHEMES:
+            raise ConfigError(
+                "SESSION_DB must be a file path, a postgresql+asyncpg:// URL or a redis:// URL, "
+                f"not a {scheme}:// URL"
+            )
+    return value
 
 
 def _default_usage_db(session_db: str) -> str:

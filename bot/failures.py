@@ -9,6 +9,7 @@ import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
 from .errors import UserFacingError
+from .stores import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ REJECTED = (
 MALFORMED = "The math model sent a malformed answer. Please try again."
 TOO_MANY_STEPS = "That took too many steps. Try splitting it into smaller questions."
 EMPTY = "The math model sent an empty answer. Please ask again, perhaps in other words."
+NO_MEMORY = "I can't reach my memory right now. Please try again in a minute."
 
 
 class FailureExplainer:
@@ -38,6 +40,9 @@ class FailureExplainer:
     def explain(self, exc: BaseException) -> UserFacingError:
         if isinstance(exc, UserFacingError):
             return exc
+        if isinstance(exc, StoreUnavailable):
+            log.warning("memory store unavailable: %s", exc)
+            return UserFacingError(NO_MEMORY)
         if isinstance(exc, openai.APITimeoutError):
             log.warning("model call timed out")
             return UserFacingError(TIMED_OUT)

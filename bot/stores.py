@@ -237,7 +237,9 @@ class PostgresStore:
             return
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        server_settings = {"application_name": self._application_name}
+        # The SDK orders a session's items by created_at, a server-side CURRENT_TIMESTAMP
+        # stored without a zone: in UTC no clock change can put a later turn first.
+        server_settings = {"application_name": self._application_name, "timezone": "UTC"}
         self._engine = create_async_engine(
             self.url,
             pool_pre_ping=True,
@@ -444,8 +446,8 @@ class RedisStore:
         try:
             with _outages_raised(_is_redis_outage, "Redis"):
                 acquired = await lock.acquire(token=token)
-        except BaseException:
-            # The SET may have reached the server before the failure or cancellation.
+        except asyncio.CancelledError:
+            # The SET may have reached the server before the cancellation.
             with contextlib.suppress(RedisError, OSError):  # LockError: it was not ours
                 await lock.do_release(token.encode())
             raise

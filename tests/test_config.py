@@ -61,6 +61,7 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({**BASE, "LLM_MAX_RETRIES": "99"}, "LLM_MAX_RETRIES"),
         ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         ({**BASE, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**BASE, "SESSION_DB": "mysql://u:p@h/db"}, "SESSION_DB"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -80,6 +81,13 @@ def test_shards() -> None:
         with pytest.raises(ConfigError) as err:
             load_settings({**BASE, **bad}, dotenv_path=None)
         assert str(err.value).startswith("SHARD_")
+
+
+def test_a_store_password_is_a_secret() -> None:
+    url = "postgresql+asyncpg://bot:hunter22@db.example/mathbot"
+    s = load_settings({**BASE, "SESSION_DB": url}, dotenv_path=None)
+    assert "hunter22" in s.secrets() and "hunter22" not in repr(s)
+    assert s.usage_db == "mathbot_usage.db"
 
 
 def test_terminal_chat_needs_no_discord_token() -> None:
