@@ -78,7 +78,7 @@ class Assistant:
         self._agent: Agent | None = None
         self._turns = TurnQueue()
         self._tasks: dict[str, set[asyncio.Task[Answer]]] = {}
-        self.guard = Guard(settings.controls, settings.usage_db, now=now)
+        self.guard = Guard(settings.controls, settings.usage_path, now=now)
         self._failures = FailureExplainer()
         self._run_config = run_config(settings)
 

@@ -32,7 +32,7 @@ class Settings:
     llm_base_url: str = GEMINI_BASE_URL
     llm_model: str = DEFAULT_MODEL
     session_db: str = field(default="maths_db.db", repr=False)  # a URL may hold a password
-    usage_db: str = "maths_db.db"
+    usage_db: str | None = None  # default: see `usage_path`
     session_scope: SessionScope = "user"
     history_turns: int = 20
     llm_timeout: float = 60.0
@@ -44,6 +44,13 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     controls: Controls = field(default_factory=Controls)
+
+    @property
+    def usage_path(self) -> str:
+        """Token usage lives in the memory file, or in a local file when memory is on a server."""
+        if self.usage_db:
+            return self.usage_db
+        return "mathbot_usage.db" if "://" in self.session_db else self.session_db
 
     @property
     def tracing_enabled(self) -> bool:
@@ -99,7 +106,7 @@ def load_settings(
         llm_base_url=_url(env, "LLM_BASE_URL", GEMINI_BASE_URL),
         llm_model=env.get("LLM_MODEL") or DEFAULT_MODEL,
         session_db=_session_db(env),
-        usage_db=env.get("USAGE_DB") or _default_usage_db(_session_db(env)),
+        usage_db=env.get("USAGE_DB") or None,
         session_scope=_scope(env),
         history_turns=_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
         llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
@@ -146,11 +153,6 @@ def _session_db(env: Mapping[str, str]) -> str:
                 f"not a {scheme}:// URL"
             )
     return value
-
-
-def _default_usage_db(session_db: str) -> str:
-    """Token usage lives in the memory file, or in a local file when memory is on a server."""
-    return "mathbot_usage.db" if "://" in session_db else session_db
 
 
 def _scope(env: Mapping[str, str]) -> SessionScope:

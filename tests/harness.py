@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import sqlite3
 from typing import Any
@@ -36,13 +37,14 @@ class World:
         self.llm = llm
         self.settings = settings
         self.calculator = calculator
+        self.now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)  # the bot's clock; tests move it
         self.bot: discord.Client | None = None
         self._running: Any = None
 
     async def start_bot(self, **changes: Any) -> discord.Client:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
-        assistant = Assistant(self.settings, calculator=self.calculator)
+        assistant = Assistant(self.settings, calculator=self.calculator, now=lambda: self.now)
         bot = build_bot(self.settings, assistant, guild_ready_timeout=0.01)
         self._running = running_client(bot, token=self.settings.discord_token)
         await self._running.__aenter__()

@@ -87,7 +87,8 @@ def test_a_store_password_is_a_secret() -> None:
     url = "postgresql+asyncpg://bot:hunter22@db.example/mathbot"
     s = load_settings({**BASE, "SESSION_DB": url}, dotenv_path=None)
     assert "hunter22" in s.secrets() and "hunter22" not in repr(s)
-    assert s.usage_db == "mathbot_usage.db"
+    assert s.usage_path == "mathbot_usage.db"
+    assert load_settings(BASE, dotenv_path=None).usage_path == "maths_db.db"
 
 
 def test_terminal_chat_needs_no_discord_token() -> None:

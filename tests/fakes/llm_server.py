@@ -79,6 +79,8 @@ class FakeLLM:
     def __init__(self, *, model_ids: tuple[str, ...] = ("gemini-2.5-flash",)) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.in_flight = 0  # chat completion requests being answered right now
+        self.max_in_flight = 0  # the most there ever were at once
         self.default: Callable[[dict[str, Any]], str] = _echo
         self.model_ids = model_ids
         # Streaming knobs.
@@ -271,6 +273,15 @@ class FakeLLM:
         return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "google"}
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        """Count requests being answered at once (`in_flight`, `max_in_flight`)."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw)
