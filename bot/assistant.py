@@ -22,6 +22,7 @@ from .failures import EMPTY, FailureExplainer
 from .guard import Guard
 from .memory import SessionStore, TurnSession
 from .stores import open_store
+from .turn_context import TurnContext
 from .turns import Ticket, TurnQueue
 from .usage import utc_now
 
@@ -187,7 +188,8 @@ class Assistant:
                 self._store.session(session_id) as stored,
             ):
                 turn = TurnSession(stored, self.settings.history_turns)
-                result = await self._run_agent(turn, question)
+                context = TurnContext()
+                result = await self._run_agent(turn, question, context)
                 usage = result.context_wrapper.usage
                 await self.guard.record(question.who, usage)
                 answer = final_text(result)
@@ -196,9 +198,13 @@ class Assistant:
             raise
         except Exception as exc:
             raise self._failures.explain(exc) from exc
-        return Answer(text=answer, usage_tokens=usage.total_tokens)
+        return Answer(
+            text=answer, usage_tokens=usage.total_tokens, attachments=tuple(context.images)
+        )
 
-    async def _run_agent(self, turn: TurnSession, question: Question) -> RunResult:
+    async def _run_agent(
+        self, turn: TurnSession, question: Question, context: TurnContext
+    ) -> RunResult:
         """One `Runner.run` within a model-call slot; a failed run is still charged."""
         assert self._agent is not None
         try:
@@ -207,6 +213,7 @@ class Assistant:
                     self._agent,
                     question.text,
                     session=turn,
+                    context=context,
                     run_config=self._run_config,
                     max_turns=MAX_AGENT_STEPS,
                 )

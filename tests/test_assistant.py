@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 import pytest
+from agents import RunContextWrapper, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from bot.assistant import HELP, MAX_QUESTION_CHARS, Assistant
@@ -15,6 +16,7 @@ from bot.calculator import Calculator
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import EMPTY, GENERIC
+from bot.turn_context import TurnContext
 
 
 def user_texts(call_input: object) -> list[str]:
@@ -93,8 +95,6 @@ async def test_empty_answer_is_an_error_and_not_stored(settings: Settings, db_pa
 
 
 async def test_tool_turn_is_stored_whole(settings: Settings, db_path: str) -> None:
-    from agents import function_tool
-
     @function_tool
     def add(a: int, b: int) -> int:
         """Add two numbers."""
@@ -179,4 +179,25 @@ async def test_huge_question_is_refused_without_a_model_call(settings: Settings)
     assert "too long" in str(err.value)
     assert model.calls == ()
     assert assistant.busy_sessions == 0
+    await assistant.close()
+
+
+async def test_tool_pictures_reach_the_answer_but_not_the_memory(
+    settings: Settings, db_path: str
+) -> None:
+    @function_tool
+    def draw(ctx: RunContextWrapper[TurnContext], what: str) -> str:
+        """Draw something."""
+        name = ctx.context.add_image("plot", b"\x89PNG fake " + what.encode())
+        return f"drew {what} as {name}"
+
+    model = ScriptedModel(
+        [[function_call("draw", {"what": "sin"}, call_id="d1")], [assistant_message("Here.")]]
+    )
+    assistant = Assistant(settings, model=model, calculator=Calculator(), tools=(draw,))
+    await assistant.start()
+    answer = await assistant.ask("u1", "plot sin")
+    assert answer.attachments == (("plot-1.png", b"\x89PNG fake sin"),)
+    stored = json.dumps(stored_rows(db_path, "u1"))
+    assert "drew sin as plot-1.png" in stored and "PNG fake" not in stored
     await assistant.close()

@@ -13,7 +13,7 @@ from ..config import SessionScope
 from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
-from .messages import answer_text
+from .messages import outcome
 from .replies import NO_PINGS, send_followups
 from .requesters import from_interaction
 
@@ -78,8 +78,10 @@ class MathCommands:
             return
         turn = self._assistant.submit(self.session_id(interaction), admitted)
         await interaction.response.defer(thinking=True)
-        text = await answer_text(turn)
-        await send_followups(interaction, f"{quote(question)}\n{text}")
+        answer = await outcome(turn)
+        await send_followups(
+            interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
+        )
 
     async def forget(self, interaction: discord.Interaction) -> None:
         if not self._may_change(interaction):

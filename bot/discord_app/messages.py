@@ -48,9 +48,11 @@ class MessageFlow:
         if turn is None:
             turn = self._assistant.submit(channel_session_id(destination.id), question)
         async with typing_in(destination):
-            text = await answer_text(turn)
-        if text:
-            await send_answer(destination, text, reply_to=reply_to)
+            answer = await outcome(turn)
+        if answer.text or answer.attachments:
+            await send_answer(
+                destination, answer.text, pictures=answer.attachments, reply_to=reply_to
+            )
 
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
@@ -117,19 +119,19 @@ class MessageFlow:
         )
 
 
-async def answer_text(turn: asyncio.Task[Answer]) -> str:
-    """The answer's text, or a polite line saying what went wrong (empty: say nothing)."""
+async def outcome(turn: asyncio.Task[Answer]) -> Answer:
+    """The answer, or a polite line saying what went wrong (empty text: say nothing)."""
     try:
-        return (await turn).text
+        return await turn
     except asyncio.CancelledError:
         if not turn.cancelled():
             raise  # we are being cancelled ourselves, not the turn
-        return STOPPED
+        return Answer(STOPPED)
     except UserFacingError as exc:
-        return exc.message
+        return Answer(exc.message)
     except Exception:
         log.exception("turn failed unexpectedly")
-        return GENERIC
+        return Answer(GENERIC)
 
 
 def strip_mention(content: str, user_id: int) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ NO_PINGS = discord.AllowedMentions.none()
 REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
+MAX_FILES = 10  # attachments Discord takes on one message
 _PLACEHOLDER = re.compile(r"\[formula (\d+)\]")
 
 
@@ -37,18 +38,23 @@ class Piece:
         return [discord.File(io.BytesIO(png), filename=name) for name, png in self.images]
 
 
-async def render(text: str) -> list[Piece]:
+async def render(text: str, pictures: Sequence[tuple[str, bytes]] = ()) -> list[Piece]:
     """The answer as Discord messages: inline math as Unicode, display math as PNG images
-    (drawn in a thread) attached to the message that mentions them, cut to Discord's size."""
+    (drawn in a thread) attached to the message that mentions them, cut to Discord's size;
+    `pictures` (e.g. plots) go with the last message."""
     prepared = await asyncio.to_thread(prepare_answer, text)
     images = dict(enumerate(prepared.images, start=1))
     pieces: list[Piece] = []
     for chunk in split_message(prepared.text):
         shown = [int(n) for n in _PLACEHOLDER.findall(chunk)]
         pieces.append(Piece(chunk, tuple(images.pop(n) for n in shown if n in images)))
-    if images and pieces:  # a placeholder lost in splitting: show the image at the end
-        last = pieces[-1]
-        pieces[-1] = Piece(last.text, last.images + tuple(images.values()))
+    leftover = (*images.values(), *pictures)  # a placeholder lost in splitting, and pictures
+    if leftover:
+        last = pieces.pop() if pieces else Piece("")
+        files = last.images + tuple(leftover)
+        pieces.append(Piece(last.text, files[:MAX_FILES]))
+        for start in range(MAX_FILES, len(files), MAX_FILES):
+            pieces.append(Piece("", files[start : start + MAX_FILES]))
     return pieces
 
 
@@ -56,11 +62,12 @@ async def send_answer(
     destination: discord.abc.Messageable,
     text: str,
     *,
+    pictures: Sequence[tuple[str, bytes]] = (),
     reply_to: discord.Message | None = None,
 ) -> list[discord.Message]:
     """Send `text` in as many messages as it takes; the first may reply to `reply_to`."""
     sent: list[discord.Message] = []
-    for index, piece in enumerate(await render(text)):
+    for index, piece in enumerate(await render(text, pictures)):
         if index == 0 and reply_to is not None:
             message = await destination.send(
                 piece.text,
@@ -78,10 +85,14 @@ async def send_answer(
 
 
 async def send_followups(
-    interaction: discord.Interaction, text: str, *, ephemeral: bool = False
+    interaction: discord.Interaction,
+    text: str,
+    *,
+    pictures: Sequence[tuple[str, bytes]] = (),
+    ephemeral: bool = False,
 ) -> None:
     """Answer a deferred interaction with as many followup messages as `text` needs."""
-    for piece in await render(text):
+    for piece in await render(text, pictures):
         await interaction.followup.send(
             piece.text, files=piece.files(), allowed_mentions=NO_PINGS, ephemeral=ephemeral
         )

@@ -1,0 +1,25 @@
+"""What tools may hand back beside their text during one turn (e.g. pictures to attach)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_IMAGES_PER_TURN = 10  # Discord attaches at most 10 files to one message
+
+
+@dataclass
+class TurnContext:
+    """The `context` of one `Runner.run`: tools reach it as `ctx.context`.
+
+    Images are kept here, never in the memory store: only a tool's text result is remembered.
+    """
+
+    images: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def add_image(self, stem: str, png: bytes) -> str | None:
+        """Keep a PNG for the reply; its file name, or None when the turn has enough images."""
+        if len(self.images) >= MAX_IMAGES_PER_TURN:
+            return None
+        name = f"{stem}-{len(self.images) + 1}.png"
+        self.images.append((name, png))
+        return name
