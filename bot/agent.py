@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from agents import (
@@ -15,7 +15,6 @@ from agents import (
     Tool,
     retry_policies,
 )
-from agents.items import ModelResponse
 from agents.models.interface import Model
 from openai import AsyncOpenAI
 
@@ -52,19 +51,48 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
     """The SDK's Chat Completions model, tolerant of tool calls that arrive without an id.
 
     Gemini's OpenAI-compatible endpoint has been seen to send `"id": ""` on tool calls, which
-    the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id instead.
+    the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id as it arrives,
+    streamed or not. (This hooks the SDK's `_fetch_response`, the one place both paths share.)
     """
 
-    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        response = await super().get_response(*args, **kwargs)
-        for item in response.output:
-            if getattr(item, "type", None) == "function_call" and not getattr(item, "call_id", ""):
-                item.call_id = f"call_{uuid.uuid4().hex[:24]}"  # type: ignore[union-attr]
-        return response
+    async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._fetch_response(*args, **kwargs)
+        if isinstance(result, tuple):
+            response, stream = result
+            return response, _with_tool_call_ids(stream)
+        for choice in result.choices or ():
+            for call in choice.message.tool_calls or ():
+                if call.id == "":
+                    call.id = _new_call_id()
+        return result
+
+
+async def _with_tool_call_ids(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The chunks of a stream, with an id for every tool call that starts with an empty one,
+    and an index for every tool call that arrives whole without one (as Gemini sends them)."""
+    ids: dict[int, str] = {}
+    next_index = 0
+    async for chunk in stream:
+        for choice in chunk.choices or ():
+            for call in choice.delta.tool_calls or ():
+                index = getattr(call, "index", None)
+                if index is None:
+                    call.index = index = next_index
+                next_index = max(next_index, index + 1)
+                if call.id == "":
+                    call.id = ids.setdefault(index, _new_call_id())
+        yield chunk
+
+
+def _new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def build_model(settings: Settings, client: AsyncOpenAI) -> Model:
-    return ChatCompletionsModel(model=settings.llm_model, openai_client=client)
+    # Gemini streams tool-call chunks without an `index`: the SDK must buffer them.
+    return ChatCompletionsModel(
+        model=settings.llm_model, openai_client=client, buffer_streamed_tool_calls=True
+    )
 
 
 def build_agent(model: Model, tools: Sequence[Tool] = ()) -> Agent:

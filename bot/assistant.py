@@ -7,8 +7,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from agents import Agent, Runner, RunResult, Tool, set_tracing_export_api_key
+from agents import (
+    Agent,
+    Runner,
+    RunResult,
+    RunResultStreaming,
+    Tool,
+    set_tracing_export_api_key,
+)
 from agents.exceptions import AgentsException
 from agents.models.interface import Model
 from openai import AsyncOpenAI
@@ -28,6 +36,7 @@ from .usage import utc_now
 
 log = logging.getLogger(__name__)
 
+TextListener = Callable[[str], None]
 MAX_QUESTION_CHARS = 4000
 MAX_AGENT_STEPS = 10
 HELP = (
@@ -120,13 +129,17 @@ class Assistant:
         self.guard.admit(who)
         return question
 
-    def submit(self, session_id: str, question: Question) -> asyncio.Task[Answer]:
+    def submit(
+        self, session_id: str, question: Question, *, on_text: TextListener | None = None
+    ) -> asyncio.Task[Answer]:
         """Queue a turn now (its place in the session's order is taken at this call) and
         start it. Await the task for the `Answer`; it raises `UserFacingError` on failure,
-        and is cancelled by `cancel()` or `forget()`."""
+        and is cancelled by `cancel()` or `forget()`. With `on_text`, the model's answer is
+        streamed: `on_text` gets the text written so far, each time it grows."""
         ticket = self._turns.enter(session_id)
         task = asyncio.create_task(
-            self._answer(ticket, session_id, question), name=f"mathbot-turn:{session_id}"
+            self._answer(ticket, session_id, question, on_text),
+            name=f"mathbot-turn:{session_id}",
         )
         tasks = self._tasks.setdefault(session_id, set())
         tasks.add(task)
@@ -171,14 +184,22 @@ class Assistant:
             if not tasks:
                 del self._tasks[session_id]
 
-    async def _answer(self, ticket: Ticket, session_id: str, question: Question) -> Answer:
+    async def _answer(
+        self,
+        ticket: Ticket,
+        session_id: str,
+        question: Question,
+        on_text: TextListener | None,
+    ) -> Answer:
         try:
             async with ticket:
-                return await self._run_turn(session_id, question)
+                return await self._run_turn(session_id, question, on_text)
         finally:
             ticket.release()
 
-    async def _run_turn(self, session_id: str, question: Question) -> Answer:
+    async def _run_turn(
+        self, session_id: str, question: Question, on_text: TextListener | None = None
+    ) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
         await self.guard.check_budget(question.who)
@@ -189,7 +210,7 @@ class Assistant:
             ):
                 turn = TurnSession(stored, self.settings.history_turns)
                 context = TurnContext()
-                result = await self._run_agent(turn, question, context)
+                result = await self._run_agent(turn, question, context, on_text)
                 usage = result.context_wrapper.usage
                 await self.guard.record(question.who, usage)
                 answer = final_text(result)
@@ -203,20 +224,27 @@ class Assistant:
         )
 
     async def _run_agent(
-        self, turn: TurnSession, question: Question, context: TurnContext
-    ) -> RunResult:
-        """One `Runner.run` within a model-call slot; a failed run is still charged."""
+        self,
+        turn: TurnSession,
+        question: Question,
+        context: TurnContext,
+        on_text: TextListener | None,
+    ) -> RunResult | RunResultStreaming:
+        """One run of the agent within a model-call slot; a failed run is still charged."""
         assert self._agent is not None
+        options: dict[str, Any] = {
+            "session": turn,
+            "context": context,
+            "run_config": self._run_config,
+            "max_turns": MAX_AGENT_STEPS,
+        }
         try:
             async with self.guard.model_slot():
-                return await Runner.run(
-                    self._agent,
-                    question.text,
-                    session=turn,
-                    context=context,
-                    run_config=self._run_config,
-                    max_turns=MAX_AGENT_STEPS,
-                )
+                if on_text is None:
+                    return await Runner.run(self._agent, question.text, **options)
+                streamed = Runner.run_streamed(self._agent, question.text, **options)
+                await relay_text(streamed, on_text)
+                return streamed
         except UserFacingError:
             raise
         except Exception as exc:
@@ -243,7 +271,21 @@ def check_question(question: str) -> str:
     return text
 
 
-def final_text(result: RunResult) -> str:
+async def relay_text(streamed: RunResultStreaming, on_text: TextListener) -> None:
+    """Pass the text of the model response being written to `on_text` as it grows; a new
+    response (after a tool call) starts over. Raises what the run raised."""
+    text = ""
+    async for event in streamed.stream_events():
+        if event.type != "raw_response_event":
+            continue
+        if event.data.type == "response.created":
+            text = ""
+        elif event.data.type == "response.output_text.delta":
+            text += event.data.delta
+            on_text(text)
+
+
+def final_text(result: RunResult | RunResultStreaming) -> str:
     """The run's answer; an empty one is an error, since Discord rejects empty messages."""
     text = str(result.final_output or "").strip()
     if not text:

@@ -44,6 +44,9 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     controls: Controls = field(default_factory=Controls)
+    streaming: bool = True
+    stream_edit_interval: float = 1.0
+    llm_images: bool = True
 
     @property
     def usage_path(self) -> str:
@@ -116,6 +119,9 @@ def load_settings(
         discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
         log_level=_log_level(env),
         controls=parse_controls(env),
+        streaming=_bool(env, "STREAMING", True),
+        stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
+        llm_images=_bool(env, "LLM_IMAGES", True),
         **_shards(env),
     )
 
@@ -177,6 +183,17 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be on or off (true/false), not {raw!r}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:

@@ -27,6 +27,7 @@ def settings(db_path: str) -> Settings:
         session_db=db_path,
         llm_max_retries=0,
         llm_timeout=5.0,
+        streaming=False,  # on in production; tests/test_e2e_streaming.py covers it
     )
 
 

@@ -52,7 +52,7 @@ class _MathBotBase:
         )
         self.tree.on_error = on_command_error
         MathCommands(assistant, settings.session_scope).install(self.tree)
-        self._messages = MessageFlow(client, assistant, settings.session_scope)
+        self._messages = MessageFlow(client, assistant, settings)
 
     async def setup_hook(self) -> None:
         await self.assistant.start()

@@ -8,11 +8,12 @@ import re
 
 import discord
 
-from ..assistant import Answer, Assistant, Question
-from ..config import SessionScope
+from ..assistant import Answer, Assistant, Question, TextListener
+from ..config import Settings
 from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
+from .live import LiveReply
 from .replies import NO_PINGS, send_answer, typing_in
 from .requesters import from_message
 
@@ -26,10 +27,11 @@ _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 class MessageFlow:
     """Decides which messages are for the bot and carries each from question to answer."""
 
-    def __init__(self, client: discord.Client, assistant: Assistant, scope: SessionScope) -> None:
+    def __init__(self, client: discord.Client, assistant: Assistant, settings: Settings) -> None:
         self._client = client
         self._assistant = assistant
-        self._scope = scope
+        self._settings = settings
+        self._scope = settings.session_scope
         self._warned_guilds: set[int] = set()
 
     async def handle(self, message: discord.Message) -> None:
@@ -43,12 +45,21 @@ class MessageFlow:
         except UserFacingError as exc:
             await self._refuse(message, exc)
             return
-        turn = self._submit_early(message, question)
+        live = LiveReply(interval=self._settings.stream_edit_interval)
+        on_text = live.update if self._settings.streaming else None
+        turn = self._submit_early(message, question, on_text)
         destination, reply_to = await self._destination(message, question.text)
         if turn is None:
-            turn = self._assistant.submit(channel_session_id(destination.id), question)
+            session_id = channel_session_id(destination.id)
+            turn = self._assistant.submit(session_id, question, on_text=on_text)
         async with typing_in(destination):
-            answer = await outcome(turn)
+            if on_text is None:
+                answer = await outcome(turn)
+            else:
+                live.start(destination, reply_to=reply_to)
+                answer = await outcome(turn)
+                await live.finish(answer)
+                return
         if answer.text or answer.attachments:
             await send_answer(
                 destination, answer.text, pictures=answer.attachments, reply_to=reply_to
@@ -77,15 +88,17 @@ class MessageFlow:
         return any(user.id == me.id for user in message.mentions)
 
     def _submit_early(
-        self, message: discord.Message, question: Question
+        self, message: discord.Message, question: Question, on_text: TextListener | None
     ) -> asyncio.Task[Answer] | None:
         """Queue the turn at once when its session is already known, so a user's messages
         are answered in the order they arrived."""
         if self._scope == "user":
-            return self._assistant.submit(user_session_id(message.author.id), question)
-        if message.guild is None or isinstance(message.channel, discord.Thread):
-            return self._assistant.submit(channel_session_id(message.channel.id), question)
-        return None  # channel scope, new thread: its session is the thread's
+            session_id = user_session_id(message.author.id)
+        elif message.guild is None or isinstance(message.channel, discord.Thread):
+            session_id = channel_session_id(message.channel.id)
+        else:
+            return None  # channel scope, new thread: its session is the thread's
+        return self._assistant.submit(session_id, question, on_text=on_text)
 
     async def _destination(
         self, message: discord.Message, question: str

@@ -67,21 +67,24 @@ async def send_answer(
 ) -> list[discord.Message]:
     """Send `text` in as many messages as it takes; the first may reply to `reply_to`."""
     sent: list[discord.Message] = []
-    for index, piece in enumerate(await render(text, pictures)):
-        if index == 0 and reply_to is not None:
-            message = await destination.send(
-                piece.text,
-                files=piece.files(),
-                reference=reply_to,
-                allowed_mentions=REPLY_PINGS,
-                mention_author=True,
-            )
-        else:
-            message = await destination.send(
-                piece.text, files=piece.files(), allowed_mentions=NO_PINGS
-            )
-        sent.append(message)
+    for piece in await render(text, pictures):
+        sent.append(await send_piece(destination, piece, reply_to=None if sent else reply_to))
     return sent
+
+
+async def send_piece(
+    destination: discord.abc.Messageable, piece: Piece, *, reply_to: discord.Message | None
+) -> discord.Message:
+    """One message of an answer; as a reply (which may notify its author) when asked."""
+    if reply_to is None:
+        return await destination.send(piece.text, files=piece.files(), allowed_mentions=NO_PINGS)
+    return await destination.send(
+        piece.text,
+        files=piece.files(),
+        reference=reply_to,
+        allowed_mentions=REPLY_PINGS,
+        mention_author=True,
+    )
 
 
 async def send_followups(

@@ -134,6 +134,7 @@ class RecordedRequest:
     status: int = 0  # the status the fake answered with
     response: Any | None = None  # the JSON the fake answered with (None for 204)
     injected: bool = False  # True when the answer came from fail_next()
+    received_at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 @dataclass

@@ -45,6 +45,7 @@ class _Step:
     body: str | None = None
     content_type: str = "application/json"
     delay: float = 0.0
+    drop_after: int | None = None  # streamed: drop the connection after this many chunks
 
 
 class _Headers(dict[str, str]):
@@ -192,6 +193,10 @@ class FakeLLM:
     def delay(self, seconds: float, text: str) -> None:
         """Queue a plain reply sent after ``seconds`` (server-side latency)."""
         self._steps.append(_Step("reply", text=text, delay=seconds))
+
+    def stream_then_drop(self, text: str, *, after_chunks: int) -> None:
+        """Queue a reply that, when streamed, breaks off (connection dropped) mid-answer."""
+        self._steps.append(_Step("reply", text=text, drop_after=after_chunks))
 
     def stream_pause(self, after_chunks: int = 1) -> asyncio.Event:
         """Make the next streamed answer stop after ``after_chunks`` SSE content chunks.
@@ -422,6 +427,9 @@ class FakeLLM:
                     return response
                 await send(chunk({"content": text[start : start + size]}))
                 sent += 1
+                if step.drop_after is not None and sent >= step.drop_after:
+                    self._drop(request)
+                    return response
                 if release is not None and sent == pause_after:
                     self.stream_paused.set()
                     await release.wait()

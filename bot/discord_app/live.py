@@ -1,0 +1,97 @@
+"""A streamed reply: posted as soon as text arrives, edited as it grows, within rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import discord
+
+from ..assistant import Answer
+from ..mathtext import to_discord_text
+from ..splitting import split_message
+from .replies import NO_PINGS, Piece, render, send_piece
+
+log = logging.getLogger(__name__)
+
+
+class LiveReply:
+    """Shows an answer while the model writes it.
+
+    `update()` (the core's text listener) only records the latest text; a background task
+    posts it, then edits the message at most once per `interval` seconds, continuing in a
+    new message past Discord's 2,000 characters. `finish()` puts the final, fully rendered
+    answer (math images included) in place of the draft.
+    """
+
+    def __init__(self, *, interval: float) -> None:
+        self._destination: discord.abc.Messageable | None = None
+        self._reply_to: discord.Message | None = None
+        self._interval = interval
+        self._text = ""
+        self._changed = asyncio.Event()
+        self._sent: list[discord.Message] = []
+        self._shown: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._last_change = float("-inf")  # loop time of the last post or edit
+
+    def update(self, text: str) -> None:
+        self._text = text
+        self._changed.set()
+
+    def start(
+        self, destination: discord.abc.Messageable, *, reply_to: discord.Message | None
+    ) -> None:
+        """Begin showing drafts in `destination` (text that came before is shown at once)."""
+        self._destination, self._reply_to = destination, reply_to
+        self._task = asyncio.create_task(self._publish(), name="mathbot-live-reply")
+
+    async def finish(self, answer: Answer) -> None:
+        """Stop drafting and show the final answer (or nothing, if it is empty)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._sent:  # the final edit keeps to the pace too
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
+        pieces = await render(answer.text, answer.attachments) if answer.text else []
+        for index, piece in enumerate(pieces):
+            if index < len(self._sent):
+                await self._sent[index].edit(
+                    content=piece.text, attachments=piece.files(), allowed_mentions=NO_PINGS
+                )
+            else:
+                await self._send(piece)
+        for extra in self._sent[len(pieces) :]:
+            await extra.delete()
+
+    async def _publish(self) -> None:
+        """Push drafts, at most one change per interval, until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            try:
+                await self._show(self._text)
+            except discord.HTTPException as exc:
+                log.warning("could not update a streamed reply: %s", exc)
+            self._last_change = loop.time()
+            await asyncio.sleep(self._interval)
+
+    async def _show(self, text: str) -> None:
+        chunks = split_message(to_discord_text(text))
+        for index, chunk in enumerate(chunks):
+            if index < len(self._shown):
+                if self._shown[index] != chunk:
+                    await self._sent[index].edit(content=chunk, allowed_mentions=NO_PINGS)
+                    self._shown[index] = chunk
+            else:
+                await self._send(Piece(chunk))
+                self._shown.append(chunk)
+
+    async def _send(self, piece: Piece) -> None:
+        assert self._destination is not None, "start() first"
+        reply_to = None if self._sent else self._reply_to
+        self._sent.append(await send_piece(self._destination, piece, reply_to=reply_to))
