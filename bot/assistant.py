@@ -15,6 +15,7 @@ from agents import (
     RunResult,
     RunResultStreaming,
     Tool,
+    TResponseInputItem,
     set_tracing_export_api_key,
 )
 from agents.exceptions import AgentsException
@@ -32,6 +33,7 @@ from .memory import SessionStore, TurnSession
 from .stores import open_store
 from .turn_context import TurnContext
 from .turns import Ticket, TurnQueue
+from .uploads import MAX_FILES, NO_IMAGES, Upload, model_input, with_text_files
 from .usage import utc_now
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,12 @@ HELP = (
 
 @dataclass(frozen=True)
 class Question:
-    """A question that passed admission: its text, and who asked (None: the local operator)."""
+    """A question that passed admission: its text (with any text files), the images sent with
+    it, and who asked (None: the local operator)."""
 
     text: str
     who: Requester | None = None
+    uploads: tuple[Upload, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,23 +126,37 @@ class Assistant:
         await self.guard.close()
         await self._store.close()
 
-    def admit(self, text: str, who: Requester | None = None) -> Question:
-        """Check a question before anything is done with it: its size, and whether `who` may
-        ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
-        question = Question(check_question(text), who)
+    def admit(
+        self, text: str, who: Requester | None = None, uploads: tuple[Upload, ...] = ()
+    ) -> Question:
+        """Check a question before anything is done with it: its size, its files, and whether
+        `who` may ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
+        typed = check_question(text) if not uploads or text.strip() else ""
+        if len(uploads) > MAX_FILES:
+            raise UserFacingError(f"Please attach at most {MAX_FILES} files to one question.")
+        if any(u.kind == "image" for u in uploads) and not self.settings.llm_images:
+            raise UserFacingError(NO_IMAGES)
+        question = Question(with_text_files(typed, uploads), who, uploads)
         self.guard.admit(who)
         return question
 
     def submit(
-        self, session_id: str, question: Question, *, on_text: TextListener | None = None
+        self,
+        session_id: str,
+        question: Question,
+        *,
+        on_text: TextListener | None = None,
+        replaces: str | None = None,
     ) -> asyncio.Task[Answer]:
         """Queue a turn now (its place in the session's order is taken at this call) and
         start it. Await the task for the `Answer`; it raises `UserFacingError` on failure,
         and is cancelled by `cancel()` or `forget()`. With `on_text`, the model's answer is
-        streamed: `on_text` gets the text written so far, each time it grows."""
+        streamed: `on_text` gets the text written so far, each time it grows. With
+        `replaces`, the turn takes the place of the session's last turn, which must be the
+        one that asked `replaces` (an edited question); otherwise nothing happens."""
         ticket = self._turns.enter(session_id)
         task = asyncio.create_task(
-            self._answer(ticket, session_id, question, on_text),
+            self._answer(ticket, session_id, question, on_text, replaces),
             name=f"mathbot-turn:{session_id}",
         )
         tasks = self._tasks.setdefault(session_id, set())
@@ -157,6 +175,14 @@ class Assistant:
         if tasks:
             log.info("cancelled %d turn(s) of %s", len(tasks), session_id)
         return len(tasks)
+
+    async def transcript(self, session_id: str) -> list[TResponseInputItem]:
+        """Everything stored for the session, oldest first (after any turn queued for it)."""
+        try:
+            async with self._turns.enter(session_id), self._store.session(session_id) as stored:
+                return await stored.get_items()
+        except Exception as exc:
+            raise self._failures.explain(exc) from exc
 
     async def forget(self, session_id: str) -> None:
         """Stop the session's turns, then delete the conversation."""
@@ -190,15 +216,20 @@ class Assistant:
         session_id: str,
         question: Question,
         on_text: TextListener | None,
+        replaces: str | None,
     ) -> Answer:
         try:
             async with ticket:
-                return await self._run_turn(session_id, question, on_text)
+                return await self._run_turn(session_id, question, on_text, replaces)
         finally:
             ticket.release()
 
     async def _run_turn(
-        self, session_id: str, question: Question, on_text: TextListener | None = None
+        self,
+        session_id: str,
+        question: Question,
+        on_text: TextListener | None = None,
+        replaces: str | None = None,
     ) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
@@ -208,7 +239,7 @@ class Assistant:
                 self._store.turn_lock(session_id),
                 self._store.session(session_id) as stored,
             ):
-                turn = TurnSession(stored, self.settings.history_turns)
+                turn = TurnSession(stored, self.settings.history_turns, replaces=replaces)
                 context = TurnContext()
                 result = await self._run_agent(turn, question, context, on_text)
                 usage = result.context_wrapper.usage
@@ -238,11 +269,12 @@ class Assistant:
             "run_config": self._run_config,
             "max_turns": MAX_AGENT_STEPS,
         }
+        text = model_input(question.text, question.uploads)
         try:
             async with self.guard.model_slot():
                 if on_text is None:
-                    return await Runner.run(self._agent, question.text, **options)
-                streamed = Runner.run_streamed(self._agent, question.text, **options)
+                    return await Runner.run(self._agent, text, **options)
+                streamed = Runner.run_streamed(self._agent, text, **options)
                 await relay_text(streamed, on_text)
                 return streamed
         except UserFacingError:

@@ -12,7 +12,9 @@ from typing import Protocol
 from agents import SQLiteSession, TResponseInputItem
 from agents.memory import Session, SessionSettings
 
-from .history import read_history
+from .errors import UserFacingError
+from .history import is_user_message, read_history, user_turn_starts
+from .uploads import without_images
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,11 @@ class TurnSession:
 
     session_settings: SessionSettings | None = None
 
-    def __init__(self, stored: Session, history_turns: int) -> None:
+    def __init__(self, stored: Session, history_turns: int, *, replaces: str | None = None) -> None:
         self.session_id = stored.session_id
         self._stored = stored
         self._history_turns = history_turns
+        self._replaces = replaces
         self._pending: list[TResponseInputItem] = []
 
     @property
@@ -94,7 +97,13 @@ class TurnSession:
         return list(self._pending)
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        items = await read_history(self._stored, self._history_turns) + self._pending
+        history = await read_history(self._stored, self._history_turns + 1)
+        if self._replaces is not None:
+            history = _without_last_turn(history, self._replaces)
+        starts = user_turn_starts(history)
+        if len(starts) > self._history_turns:
+            history = history[starts[-self._history_turns] :]
+        items = history + self._pending
         return items[-limit:] if limit else items
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
@@ -108,7 +117,35 @@ class TurnSession:
         await self._stored.clear_session()
 
     async def commit(self) -> None:
-        """Store the whole turn in one write (one transaction in every SDK store)."""
-        if self._pending:
-            await self._stored.add_items(self._pending)
-            self._pending = []
+        """Store the whole turn in one write (one transaction in every SDK store); images the
+        user sent are stored as a note. A replacing turn first removes the turn it replaces."""
+        if not self._pending:
+            return
+        if self._replaces is not None:
+            await self._drop_last_turn()
+        await self._stored.add_items(without_images(self._pending))
+        self._pending = []
+
+    async def _drop_last_turn(self) -> None:
+        while (item := await self._stored.pop_item()) is not None:
+            if is_user_message(item):
+                return
+
+
+def question_text(item: TResponseInputItem) -> str:
+    """The text a user message carries (its text parts, joined)."""
+    content = dict(item).get("content")  # type: ignore[arg-type]
+    if isinstance(content, str):
+        return content
+    parts = [p.get("text", "") for p in content or () if isinstance(p, dict)]
+    return "\n".join(p for p in parts if p)
+
+
+def _without_last_turn(
+    history: list[TResponseInputItem], question: str
+) -> list[TResponseInputItem]:
+    """History before its last turn, which must be the one that asked `question`."""
+    starts = user_turn_starts(history)
+    if not starts or question_text(history[starts[-1]]) != question:
+        raise UserFacingError("")  # the edited question is no longer the latest: say nothing
+    return history[: starts[-1]]

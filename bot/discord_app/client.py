@@ -81,6 +81,9 @@ class _MathBotBase:
     async def on_message(self, message: discord.Message) -> None:
         await self._messages.handle(message)
 
+    async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
+        await self._messages.handle_edit(before, after)
+
 
 class MathBot(_MathBotBase, discord.Client):
     """mathbot on one gateway connection. Extra keyword arguments go to `discord.Client`."""

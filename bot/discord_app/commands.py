@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..config import SessionScope
 from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
+from ..transcript import EXPORT_FORMAT, describe, export_json
 from .messages import outcome
 from .replies import NO_PINGS, send_followups
 from .requesters import from_interaction
@@ -50,6 +52,20 @@ class MathCommands:
                 name="cancel",
                 description="Stop the question the math assistant is working on",
                 callback=self.cancel,
+            )
+        )
+        tree.add_command(
+            app_commands.Command(
+                name="history",
+                description="See what the math assistant remembers of your conversation",
+                callback=self.history,
+            )
+        )
+        tree.add_command(
+            app_commands.Command(
+                name="export",
+                description="Download your whole stored conversation as a JSON file",
+                callback=self.export,
             )
         )
         tree.add_command(
@@ -104,6 +120,27 @@ class MathCommands:
         await private_reply(
             interaction,
             "Stopped the question in progress." if stopped else "Nothing to stop right now.",
+        )
+
+    @app_commands.describe(turns="How many of the latest exchanges to show (1-25, default 5)")
+    async def history(
+        self, interaction: discord.Interaction, turns: app_commands.Range[int, 1, 25] = 5
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        items = await self._assistant.transcript(self.session_id(interaction))
+        text = describe(items, turns, self._assistant.settings.history_turns)
+        await send_followups(interaction, text, ephemeral=True)
+
+    async def export(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        session_id = self.session_id(interaction)
+        items = await self._assistant.transcript(session_id)
+        data = export_json(session_id, items, self._assistant.settings.history_turns)
+        await interaction.followup.send(
+            f"Our conversation: {len(items)} stored items (format `{EXPORT_FORMAT}`).",
+            file=discord.File(io.BytesIO(data), filename="mathbot-conversation.json"),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
     async def usage(self, interaction: discord.Interaction) -> None:

@@ -11,7 +11,7 @@ import discord
 from ..assistant import Answer
 from ..mathtext import to_discord_text
 from ..splitting import split_message
-from .replies import NO_PINGS, Piece, render, send_piece
+from .replies import NO_PINGS, Piece, send_piece, show_in_place
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LiveReply:
         self._destination, self._reply_to = destination, reply_to
         self._task = asyncio.create_task(self._publish(), name="mathbot-live-reply")
 
-    async def finish(self, answer: Answer) -> None:
+    async def finish(self, answer: Answer) -> list[discord.Message]:
         """Stop drafting and show the final answer (or nothing, if it is empty)."""
         if self._task is not None:
             self._task.cancel()
@@ -56,16 +56,9 @@ class LiveReply:
         if self._sent:  # the final edit keeps to the pace too
             loop = asyncio.get_running_loop()
             await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
-        pieces = await render(answer.text, answer.attachments) if answer.text else []
-        for index, piece in enumerate(pieces):
-            if index < len(self._sent):
-                await self._sent[index].edit(
-                    content=piece.text, attachments=piece.files(), allowed_mentions=NO_PINGS
-                )
-            else:
-                await self._send(piece)
-        for extra in self._sent[len(pieces) :]:
-            await extra.delete()
+        if self._destination is None:
+            return []
+        return await show_in_place(self._sent, self._destination, answer, reply_to=self._reply_to)
 
     async def _publish(self) -> None:
         """Push drafts, at most one change per interval, until cancelled."""

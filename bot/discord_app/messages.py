@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import discord
 
@@ -13,8 +15,9 @@ from ..config import Settings
 from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
+from ..uploads import Upload, check_size, kind_of
 from .live import LiveReply
-from .replies import NO_PINGS, send_answer, typing_in
+from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
 
 log = logging.getLogger(__name__)
@@ -33,37 +36,69 @@ class MessageFlow:
         self._settings = settings
         self._scope = settings.session_scope
         self._warned_guilds: set[int] = set()
+        self._asked = AskedLog()
 
     async def handle(self, message: discord.Message) -> None:
+        """A new message: answer it if it is for the bot."""
         me = self._client.user
         if me is None or not self._is_for_me(message, me):
             return
         try:
-            question = self._assistant.admit(
-                strip_mention(message.content, me.id), from_message(message)
-            )
+            question = await self._admit(message, me)
         except UserFacingError as exc:
             await self._refuse(message, exc)
             return
+        asked = self._asked.add(message.id, Asked(question.text))
+        try:
+            await self._answer(message, question, asked)
+        finally:
+            asked.ready.set()
+
+    async def _answer(self, message: discord.Message, question: Question, asked: Asked) -> None:
         live = LiveReply(interval=self._settings.stream_edit_interval)
         on_text = live.update if self._settings.streaming else None
-        turn = self._submit_early(message, question, on_text)
+        turn, asked.session_id = self._submit_early(message, question, on_text)
         destination, reply_to = await self._destination(message, question.text)
         if turn is None:
-            session_id = channel_session_id(destination.id)
-            turn = self._assistant.submit(session_id, question, on_text=on_text)
+            asked.session_id = channel_session_id(destination.id)
+            turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
+        asked.destination = destination
         async with typing_in(destination):
-            if on_text is None:
-                answer = await outcome(turn)
-            else:
+            if on_text is not None:
                 live.start(destination, reply_to=reply_to)
-                answer = await outcome(turn)
-                await live.finish(answer)
-                return
-        if answer.text or answer.attachments:
-            await send_answer(
-                destination, answer.text, pictures=answer.attachments, reply_to=reply_to
+            answer = await outcome(turn)
+            asked.sent = await show(
+                live if on_text else None, destination, answer, reply_to=reply_to
             )
+
+    async def handle_edit(self, before: discord.Message, after: discord.Message) -> None:
+        """An edited question: if it is the latest the bot answered, ask it again and put
+        the new answer in place of the old one (the old turn leaves the memory)."""
+        me = self._client.user
+        asked = self._asked.get(after.id)
+        if me is None or asked is None or before.content == after.content:
+            return
+        await asked.ready.wait()  # the first answer is out (the turn always ends)
+        if asked.destination is None or not asked.sent:
+            return
+        try:
+            question = await self._admit(after, me)
+        except UserFacingError as exc:
+            await self._refuse(after, exc)
+            return
+        turn = self._assistant.submit(asked.session_id, question, replaces=asked.question)
+        async with typing_in(asked.destination):
+            answer = await outcome(turn)
+        if not answer.text and not answer.attachments:
+            return  # no longer the latest question: leave everything as it is
+        asked.sent = await show_in_place(asked.sent, asked.destination, answer)
+        asked.question = question.text
+
+    async def _admit(self, message: discord.Message, me: discord.ClientUser) -> Question:
+        """The question in a message, with its attached files, if it may be asked."""
+        uploads = tuple([await download(a) for a in message.attachments])
+        text = strip_mention(message.content, me.id)
+        return self._assistant.admit(text, from_message(message), uploads)
 
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
@@ -89,7 +124,7 @@ class MessageFlow:
 
     def _submit_early(
         self, message: discord.Message, question: Question, on_text: TextListener | None
-    ) -> asyncio.Task[Answer] | None:
+    ) -> tuple[asyncio.Task[Answer] | None, str]:
         """Queue the turn at once when its session is already known, so a user's messages
         are answered in the order they arrived."""
         if self._scope == "user":
@@ -97,8 +132,8 @@ class MessageFlow:
         elif message.guild is None or isinstance(message.channel, discord.Thread):
             session_id = channel_session_id(message.channel.id)
         else:
-            return None  # channel scope, new thread: its session is the thread's
-        return self._assistant.submit(session_id, question, on_text=on_text)
+            return None, ""  # channel scope, new thread: its session is the thread's
+        return self._assistant.submit(session_id, question, on_text=on_text), session_id
 
     async def _destination(
         self, message: discord.Message, question: str
@@ -130,6 +165,61 @@ class MessageFlow:
             message.channel.id,
             guild_id,
         )
+
+
+@dataclass
+class Asked:
+    """A question the bot answers: enough to answer it again in place if it is edited.
+    `ready` is set once the answer is out (or the turn has failed)."""
+
+    question: str
+    session_id: str = ""
+    destination: discord.abc.Messageable | None = None
+    sent: list[discord.Message] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class AskedLog:
+    """The latest questions answered, by message id; bounded, oldest dropped first."""
+
+    def __init__(self, size: int = 500) -> None:
+        self._size = size
+        self._items: OrderedDict[int, Asked] = OrderedDict()
+
+    def add(self, message_id: int, asked: Asked) -> Asked:
+        self._items[message_id] = asked
+        self._items.move_to_end(message_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return asked
+
+    def get(self, message_id: int) -> Asked | None:
+        return self._items.get(message_id)
+
+
+async def show(
+    live: LiveReply | None,
+    destination: discord.abc.Messageable,
+    answer: Answer,
+    *,
+    reply_to: discord.Message | None,
+) -> list[discord.Message]:
+    """Put the answer on Discord: over the streamed draft, or as new messages."""
+    if live is not None:
+        return await live.finish(answer)
+    if not answer.text and not answer.attachments:
+        return []
+    return await send_answer(
+        destination, answer.text, pictures=answer.attachments, reply_to=reply_to
+    )
+
+
+async def download(attachment: discord.Attachment) -> Upload:
+    """An attached file, if it is a kind we read and not too big (checked before download)."""
+    kind = kind_of(attachment.filename, attachment.content_type)
+    check_size(attachment.filename, kind, attachment.size)
+    data = await attachment.read()
+    return Upload(attachment.filename, kind, attachment.content_type or "", data)
 
 
 async def outcome(turn: asyncio.Task[Answer]) -> Answer:

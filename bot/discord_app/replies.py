@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import discord
 
+from ..assistant import Answer
 from ..mathtext import prepare_answer
 from ..splitting import split_message
 
@@ -70,6 +71,30 @@ async def send_answer(
     for piece in await render(text, pictures):
         sent.append(await send_piece(destination, piece, reply_to=None if sent else reply_to))
     return sent
+
+
+async def show_in_place(
+    sent: list[discord.Message],
+    destination: discord.abc.Messageable,
+    answer: Answer,
+    *,
+    reply_to: discord.Message | None = None,
+) -> list[discord.Message]:
+    """Turn the messages already `sent` into `answer`: edit them, add or delete as needed."""
+    pieces = await render(answer.text, answer.attachments) if answer.text else []
+    shown: list[discord.Message] = []
+    for index, piece in enumerate(pieces):
+        if index < len(sent):
+            await sent[index].edit(
+                content=piece.text, attachments=piece.files(), allowed_mentions=NO_PINGS
+            )
+            shown.append(sent[index])
+        else:
+            first = not shown
+            shown.append(await send_piece(destination, piece, reply_to=reply_to if first else None))
+    for extra in sent[len(pieces) :]:
+        await extra.delete()
+    return shown
 
 
 async def send_piece(

@@ -1090,6 +1090,16 @@ class FakeDiscord:
         await self._dispatch_message("MESSAGE_CREATE", msg)
         return copy.deepcopy(msg)
 
+    async def edit_user_message(self, message_id: int, content: str) -> dict[str, Any]:
+        """The author edits their message (MESSAGE_UPDATE with the full new message)."""
+        msg = self._messages.get(message_id)
+        if msg is None:
+            raise ValueError(f"unknown message {message_id}")
+        msg["content"] = content
+        msg["edited_timestamp"] = _now_iso()
+        await self._dispatch_message("MESSAGE_UPDATE", msg)
+        return copy.deepcopy(msg)
+
     def _resolve_command(
         self, name: str, guild_id: int | None, command_type: int = 1
     ) -> tuple[dict[str, Any] | None, int | None]:
