@@ -30,6 +30,7 @@ from .errors import UserFacingError
 from .failures import EMPTY, FailureExplainer
 from .guard import Guard
 from .memory import SessionStore, TurnSession
+from .plotting import Plotter, plot_tool
 from .stores import open_store
 from .turn_context import TurnContext
 from .turns import Ticket, TurnQueue
@@ -77,16 +78,19 @@ class Assistant:
         model: Model | None = None,
         store: SessionStore | None = None,
         calculator: Calculator | None = None,
+        plotter: Plotter | None = None,
         tools: tuple[Tool, ...] = (),
         now: Callable[[], datetime] = utc_now,
     ) -> None:
-        """`calculator`, when given, is shared and owned by the caller; otherwise the assistant
-        starts its own in `start()` and stops it in `close()`."""
+        """`calculator` and `plotter`, when given, are owned by the caller (they start on first
+        use); otherwise the assistant starts its own in `start()` and stops them in `close()`."""
         self.settings = settings
         self._model = model
         self._store: SessionStore = store or open_store(settings.session_db)
         self._owns_calculator = calculator is None
         self._calculator = calculator or Calculator()
+        self._owns_plotter = plotter is None
+        self._plotter = plotter or Plotter()
         self._tools = tools
         self._client: AsyncOpenAI | None = None
         self._agent: Agent | None = None
@@ -107,7 +111,9 @@ class Assistant:
             set_tracing_export_api_key(self.settings.tracing_api_key)
         if self._owns_calculator:
             await self._calculator.start()
-        tools = (calculate_tool(self._calculator), *self._tools)
+        if self._owns_plotter:
+            await self._plotter.start()
+        tools = (calculate_tool(self._calculator), plot_tool(self._plotter), *self._tools)
         self._agent = build_agent(self._model, tools)
         log.info(
             "assistant ready: model %s at %s, memory per %s, %d turns of history",
@@ -123,6 +129,8 @@ class Assistant:
             self._client = None
         if self._owns_calculator:
             await self._calculator.close()
+        if self._owns_plotter:
+            await self._plotter.close()
         await self.guard.close()
         await self._store.close()
 

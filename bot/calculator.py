@@ -1059,7 +1059,8 @@ class Calculator:
             # New workers fork from a server that has SymPy loaded already, so replacing a
             # killed worker takes milliseconds, and no worker is forked from this process's
             # threads. (This only applies if the process's fork server is not yet running.)
-            context.set_forkserver_preload(["bot.calculator_worker"])
+            # The fork server is shared with the plotter's pool: preload both worker modules.
+            context.set_forkserver_preload(["bot.calculator_worker", "bot.plotting_worker"])
         pool = pebble.ProcessPool(
             max_workers=self._max_workers,
             max_tasks=self._max_tasks,

@@ -10,6 +10,7 @@ import pytest
 
 from bot.calculator import Calculator
 from bot.config import Settings
+from bot.plotting import Plotter
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import World, build_discord
 
@@ -40,6 +41,14 @@ async def calculator() -> AsyncIterator[Calculator]:
 
 
 @pytest.fixture
+async def plotter() -> AsyncIterator[Plotter]:
+    """A plotter owned by the test: its worker pool starts only if a tool call needs it."""
+    plot = Plotter()
+    yield plot
+    await plot.close()
+
+
+@pytest.fixture
 async def llm() -> AsyncIterator[FakeLLM]:
     """A loopback OpenAI-compatible server; the real `openai` client talks to it."""
     async with FakeLLM() as fake:
@@ -53,13 +62,17 @@ def llm_settings(settings: Settings, llm: FakeLLM) -> Settings:
 
 @pytest.fixture
 async def world(
-    llm: FakeLLM, llm_settings: Settings, calculator: Calculator, monkeypatch: pytest.MonkeyPatch
+    llm: FakeLLM,
+    llm_settings: Settings,
+    calculator: Calculator,
+    plotter: Plotter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[World]:
     """The real bot against the fake Discord and the fake model; started, then closed."""
     discord = build_discord()
     await discord.start()
     discord.patch_discord(monkeypatch)
-    world = World(discord, llm, llm_settings, calculator)
+    world = World(discord, llm, llm_settings, calculator, plotter)
     await world.start_bot()
     try:
         yield world

@@ -14,6 +14,7 @@ from bot.assistant import Assistant
 from bot.calculator import Calculator
 from bot.config import Settings
 from bot.discord_app.client import build_bot
+from bot.plotting import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 
@@ -31,12 +32,18 @@ class World:
     """One fake Discord, one fake model, and a bot that can be (re)started between them."""
 
     def __init__(
-        self, discord: FakeDiscord, llm: FakeLLM, settings: Settings, calculator: Calculator
+        self,
+        discord: FakeDiscord,
+        llm: FakeLLM,
+        settings: Settings,
+        calculator: Calculator,
+        plotter: Plotter,
     ) -> None:
         self.discord = discord
         self.llm = llm
         self.settings = settings
         self.calculator = calculator
+        self.plotter = plotter
         self.now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)  # the bot's clock; tests move it
         self.bot: discord.Client | None = None
         self._running: Any = None
@@ -44,7 +51,9 @@ class World:
     async def start_bot(self, **changes: Any) -> discord.Client:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
-        assistant = Assistant(self.settings, calculator=self.calculator, now=lambda: self.now)
+        assistant = Assistant(
+            self.settings, calculator=self.calculator, plotter=self.plotter, now=lambda: self.now
+        )
         bot = build_bot(self.settings, assistant, guild_ready_timeout=0.01)
         self._running = running_client(bot, token=self.settings.discord_token)
         await self._running.__aenter__()

@@ -16,6 +16,7 @@ from bot.calculator import Calculator
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import EMPTY, GENERIC
+from bot.plotting import Plotter
 from bot.turn_context import TurnContext
 
 
@@ -34,7 +35,7 @@ def stored_rows(db_path: str, session_id: str) -> list[dict]:
 
 
 async def make(settings: Settings, model: ScriptedModel) -> Assistant:
-    assistant = Assistant(settings, model=model, calculator=Calculator())
+    assistant = Assistant(settings, model=model, calculator=Calculator(), plotter=Plotter())
     await assistant.start()
     return assistant
 
@@ -103,7 +104,9 @@ async def test_tool_turn_is_stored_whole(settings: Settings, db_path: str) -> No
     model = ScriptedModel(
         [[function_call("add", {"a": 2, "b": 2}, call_id="c1")], [assistant_message("4")]]
     )
-    assistant = Assistant(settings, model=model, calculator=Calculator(), tools=(add,))
+    assistant = Assistant(
+        settings, model=model, calculator=Calculator(), plotter=Plotter(), tools=(add,)
+    )
     await assistant.start()
     await assistant.ask("u1", "2+2")
     kinds = [r.get("role") or r.get("type") for r in stored_rows(db_path, "u1")]
@@ -194,7 +197,9 @@ async def test_tool_pictures_reach_the_answer_but_not_the_memory(
     model = ScriptedModel(
         [[function_call("draw", {"what": "sin"}, call_id="d1")], [assistant_message("Here.")]]
     )
-    assistant = Assistant(settings, model=model, calculator=Calculator(), tools=(draw,))
+    assistant = Assistant(
+        settings, model=model, calculator=Calculator(), plotter=Plotter(), tools=(draw,)
+    )
     await assistant.start()
     answer = await assistant.ask("u1", "plot sin")
     assert answer.attachments == (("plot-1.png", b"\x89PNG fake sin"),)

@@ -14,11 +14,12 @@ from bot.calculator import Calculator
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import MALFORMED, MISCONFIGURED, RATE_LIMITED, TIMED_OUT, UNAVAILABLE, UNREACHABLE
+from bot.plotting import Plotter
 from tests.fakes.llm_server import FakeLLM
 
 
 async def started(settings: Settings) -> Assistant:
-    assistant = Assistant(settings, calculator=Calculator())
+    assistant = Assistant(settings, calculator=Calculator(), plotter=Plotter())
     await assistant.start()
     return assistant
 
@@ -52,7 +53,7 @@ async def test_tool_call_with_empty_id_is_accepted(llm: FakeLLM, llm_settings: S
         """Add two integers."""
         return a + b
 
-    assistant = Assistant(llm_settings, calculator=Calculator(), tools=(add,))
+    assistant = Assistant(llm_settings, calculator=Calculator(), plotter=Plotter(), tools=(add,))
     await assistant.start()
     llm.tool_call("add", {"a": 2, "b": 2}, call_id="")  # as Gemini's compatibility layer may
     llm.reply("4")

@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.failures import GENERIC
 from bot.memory import SessionStore, SQLiteStore
+from bot.plotting import Plotter
 from bot.stores import (
     PostgresStore,
     RedisStore,
@@ -322,7 +323,9 @@ def user_texts(call_input: object) -> list[str]:
 
 
 async def started(settings: Settings, model: ScriptedModel, store: SessionStore) -> Assistant:
-    assistant = Assistant(settings, model=model, store=store, calculator=Calculator())
+    assistant = Assistant(
+        settings, model=model, store=store, calculator=Calculator(), plotter=Plotter()
+    )
     await assistant.start()
     return assistant
 
