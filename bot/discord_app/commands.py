@@ -33,48 +33,21 @@ class MathCommands:
         self._scope = scope
 
     def install(self, tree: app_commands.CommandTree[Any]) -> None:
-        tree.add_command(
-            app_commands.Command(
-                name="math",
-                description="Ask the math assistant a question (it remembers the conversation)",
-                callback=self.math,
+        commands = {
+            "math": (
+                self.math,
+                "Ask the math assistant a question (it remembers the conversation)",
+            ),
+            "forget": (self.forget, "Make the math assistant forget your conversation"),
+            "cancel": (self.cancel, "Stop the question the math assistant is working on"),
+            "history": (self.history, "See what the math assistant remembers of your conversation"),
+            "export": (self.export, "Download your whole stored conversation as a JSON file"),
+            "usage": (self.usage, "How many tokens your questions used today and in total"),
+        }
+        for name, (callback, description) in commands.items():
+            tree.add_command(
+                app_commands.Command(name=name, description=description, callback=callback)
             )
-        )
-        tree.add_command(
-            app_commands.Command(
-                name="forget",
-                description="Make the math assistant forget your conversation",
-                callback=self.forget,
-            )
-        )
-        tree.add_command(
-            app_commands.Command(
-                name="cancel",
-                description="Stop the question the math assistant is working on",
-                callback=self.cancel,
-            )
-        )
-        tree.add_command(
-            app_commands.Command(
-                name="history",
-                description="See what the math assistant remembers of your conversation",
-                callback=self.history,
-            )
-        )
-        tree.add_command(
-            app_commands.Command(
-                name="export",
-                description="Download your whole stored conversation as a JSON file",
-                callback=self.export,
-            )
-        )
-        tree.add_command(
-            app_commands.Command(
-                name="usage",
-                description="How many tokens your questions used today and in total",
-                callback=self.usage,
-            )
-        )
 
     def session_id(self, interaction: discord.Interaction) -> str:
         if self._scope == "channel" and interaction.channel_id is not None:
