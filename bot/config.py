@@ -6,12 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from .controls import Controls, parse_controls
+from .envparse import read_bool, read_choice, read_int
 from .errors import ConfigError
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -110,18 +111,20 @@ def load_settings(
         llm_model=env.get("LLM_MODEL") or DEFAULT_MODEL,
         session_db=_session_db(env),
         usage_db=env.get("USAGE_DB") or None,
-        session_scope=_scope(env),
-        history_turns=_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
+        session_scope=cast(
+            SessionScope, read_choice(env, "SESSION_SCOPE", "user", ("user", "channel"))
+        ),
+        history_turns=read_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
         llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
-        llm_max_retries=_int(env, "LLM_MAX_RETRIES", 2, low=0, high=10),
+        llm_max_retries=read_int(env, "LLM_MAX_RETRIES", 2, low=0, high=10),
         tracing_api_key=env.get("TRACING_API_KEY") or None,
         discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
         discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
         log_level=_log_level(env),
         controls=parse_controls(env),
-        streaming=_bool(env, "STREAMING", True),
+        streaming=read_bool(env, "STREAMING", True),
         stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
-        llm_images=_bool(env, "LLM_IMAGES", True),
+        llm_images=read_bool(env, "LLM_IMAGES", True),
         **_shards(env),
     )
 
@@ -133,7 +136,7 @@ def _shards(env: Mapping[str, str]) -> dict[str, object]:
         if raw_ids:
             raise ConfigError("SHARD_IDS needs SHARD_COUNT: set the total number of shards too")
         return {}
-    count = _int(env, "SHARD_COUNT", 1, low=1, high=100_000)
+    count = read_int(env, "SHARD_COUNT", 1, low=1, high=100_000)
     if not raw_ids:
         return {"shard_count": count}
     try:
@@ -159,41 +162,6 @@ def _session_db(env: Mapping[str, str]) -> str:
                 f"not a {scheme}:// URL"
             )
     return value
-
-
-def _scope(env: Mapping[str, str]) -> SessionScope:
-    value = (env.get("SESSION_SCOPE") or "user").lower()
-    if value == "user":
-        return "user"
-    if value == "channel":
-        return "channel"
-    raise ConfigError(f"SESSION_SCOPE must be 'user' or 'channel', not {value!r}")
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name} must be a whole number from {low} to {high}, not {raw!r}"
-        ) from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name} must be on or off (true/false), not {raw!r}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:

@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from typing import Literal
+from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .envparse import read_bool, read_choice, read_int
 from .errors import ConfigError
 
 BlockedReply = Literal["silent", "notice"]
@@ -16,8 +17,6 @@ BlockedReply = Literal["silent", "notice"]
 MAX_SNOWFLAKE = 2**64 - 1
 MAX_TOKENS = 10**12
 _OFF = {"off", "none", "no", "false", "disabled"}
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 _SEPARATORS = re.compile(r"[\s,]+")
 _RATE = re.compile(r"^(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|m|min|h|hour)?$")
 _UNIT_SECONDS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -82,12 +81,14 @@ def parse_controls(env: Mapping[str, str]) -> Controls:
         blocked_channel_ids=_ids(env, "BLOCKED_CHANNEL_IDS"),
         allowed_guild_ids=_ids(env, "ALLOWED_GUILD_IDS"),
         blocked_guild_ids=_ids(env, "BLOCKED_GUILD_IDS"),
-        allow_dms=_bool(env, "ALLOW_DMS", True),
+        allow_dms=read_bool(env, "ALLOW_DMS", True),
         admin_user_ids=_ids(env, "ADMIN_USER_IDS"),
-        blocked_reply=_blocked_reply(env),
+        blocked_reply=cast(
+            BlockedReply, read_choice(env, "BLOCKED_REPLY", "notice", ("notice", "silent"))
+        ),
         user_rate=_rate(env),
-        max_concurrent_model_calls=_int(env, "MAX_CONCURRENT_MODEL_CALLS", 8, low=1, high=1000),
-        max_queued_turns=_int(env, "MAX_QUEUED_TURNS", 32, low=0, high=100_000),
+        max_concurrent_model_calls=read_int(env, "MAX_CONCURRENT_MODEL_CALLS", 8, low=1, high=1000),
+        max_queued_turns=read_int(env, "MAX_QUEUED_TURNS", 32, low=0, high=100_000),
         user_daily_tokens=_tokens(env, "USER_DAILY_TOKENS"),
         global_daily_tokens=_tokens(env, "GLOBAL_DAILY_TOKENS"),
         budget_timezone=_timezone(env),
@@ -109,26 +110,6 @@ def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}")
-
-
-def _blocked_reply(env: Mapping[str, str]) -> BlockedReply:
-    value = (env.get("BLOCKED_REPLY") or "notice").lower()
-    if value == "notice":
-        return "notice"
-    if value == "silent":
-        return "silent"
-    raise ConfigError(f"BLOCKED_REPLY must be 'silent' or 'notice', not {value!r}")
-
-
 def _rate(env: Mapping[str, str]) -> RateLimit | None:
     raw = env.get("USER_RATE_LIMIT", "")
     if raw.lower() in _OFF:
@@ -147,21 +128,8 @@ def _rate(env: Mapping[str, str]) -> RateLimit | None:
         period = float(match[2] or 1) * _UNIT_SECONDS[match[3] or "s"]
         if not 1 <= count <= 100_000 or not 1.0 <= period <= 86_400.0:
             raise ConfigError(wrong + " (1-100000 messages per 1 s to 24 h)")
-    burst = _int(env, "USER_RATE_BURST", count, low=1, high=100_000)
+    burst = read_int(env, "USER_RATE_BURST", count, low=1, high=100_000)
     return RateLimit(count=count, period=period, burst=burst)
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
-    return value
 
 
 def _tokens(env: Mapping[str, str], name: str) -> int | None:
