@@ -15,8 +15,10 @@ from agents import (
     Tool,
     retry_policies,
 )
+from agents.exceptions import ModelBehaviorError
 from agents.models.interface import Model
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 from .config import Settings
 
@@ -62,9 +64,13 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
         result = await super()._fetch_response(*args, **kwargs)
-        if isinstance(result, tuple):
+        if kwargs.get("stream"):
             response, stream = result
             return response, _with_tool_call_ids(stream)
+        if not isinstance(result, ChatCompletion):  # e.g. `null` or `[]` in the body
+            raise ModelBehaviorError(
+                "the model endpoint answered with something else than a chat completion"
+            )
         for choice in result.choices or ():
             for call in choice.message.tool_calls or ():
                 if call.id == "":

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import ast
-import asyncio
-import concurrent.futures
+import functools
 import json
 import logging
 import math
-import multiprocessing
 import re
-import signal
-import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pebble
+from bot.workers import (
+    PoolClosed,
+    PoolStopping,
+    PoolUnavailable,
+    WorkerBusy,
+    WorkerCrashed,
+    WorkerError,
+    WorkerFailed,
+    WorkerPool,
+    WorkerTimeout,
+)
 
 if TYPE_CHECKING:
     from agents import FunctionTool
@@ -943,32 +949,11 @@ def _as_int(value: Fraction | None) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _init_worker(memory_bytes: int, max_str_digits: int) -> None:
-    """Set up a fresh worker: die at once on SIGTERM, cap memory, load and warm SymPy."""
-    # Pebble's own SIGTERM handler only runs between bytecodes; a worker stuck in one long
-    # C-level big-integer operation must still die the moment the pool stops it.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    sys.set_int_max_str_digits(max_str_digits)
-    # SymPy generators abandoned by a MemoryError would each print a traceback to stderr.
-    sys.unraisablehook = _quiet_unraisable
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_bytes > 0:
-            _, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                memory_bytes = min(memory_bytes, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
-    except (ImportError, ValueError, OSError) as exc:  # not on Linux, or not permitted
-        logger.warning("calculator worker: could not set resource limits: %s", exc)
+def _warm_up_worker() -> None:
+    """Load and exercise SymPy in a fresh worker, so that its first answer is quick."""
     from bot import calculator_worker
 
     calculator_worker.warm_up()
-
-
-def _quiet_unraisable(unraisable: Any) -> None:
-    """Ignore errors in finalisers: they are only the fallout of an evaluation already lost."""
 
 
 def _run_in_worker(source: str, limits: Limits) -> dict[str, str]:
@@ -979,12 +964,8 @@ def _run_in_worker(source: str, limits: Limits) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# The calculator: owns the pool, bounds each call, always answers with JSON.
+# The calculator: bounds each call with a worker pool, always answers with JSON.
 # --------------------------------------------------------------------------------------------
-
-
-#: Time kept back from each call's deadline for the work around the evaluation itself.
-_DEADLINE_MARGIN = 0.02
 
 
 def _to_json(payload: dict[str, str]) -> str:
@@ -993,6 +974,18 @@ def _to_json(payload: dict[str, str]) -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:g}"
+
+
+#: The answer to a call the worker pool brought no answer back for, by the reason.
+_POOL_ERRORS: dict[type[WorkerError], str] = {
+    PoolClosed: "the calculator is closed",
+    WorkerBusy: "the calculator is busy; try again in a moment",
+    PoolUnavailable: "the calculator is unavailable; try again later",
+    WorkerCrashed: "expression too large: the calculation crashed its worker "
+    "(probably out of memory)",
+    PoolStopping: "the calculator is shutting down",
+    WorkerFailed: "the calculator failed unexpectedly on this expression",
+}
 
 
 class Calculator:
@@ -1012,24 +1005,22 @@ class Calculator:
         limits: Limits | None = None,
         max_tasks_per_worker: int = 1_000,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        if max_workers < 1:
-            raise ValueError("max_workers must be at least 1")
-        self._timeout = float(timeout)
-        self._max_workers = max_workers
-        self._memory_mb = memory_mb
         self._limits = limits or Limits()
-        self._max_tasks = max_tasks_per_worker
-        self._pool: pebble.ProcessPool | None = None
-        self._start_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(max_workers)
-        self._closed = False
+        self._workers = WorkerPool(
+            "calculator",
+            timeout,
+            max_workers,
+            memory_mb,
+            max_tasks_per_worker=max_tasks_per_worker,
+            max_str_digits=max(4_300, self._limits.max_digits * 4),
+            warm_up=_warm_up_worker,
+            probe=functools.partial(_run_in_worker, "1", self._limits),
+        )
 
     @property
     def timeout(self) -> float:
         """The hard wall-clock limit of one evaluation, in seconds."""
-        return self._timeout
+        return self._workers.timeout
 
     @property
     def limits(self) -> Limits:
@@ -1045,55 +1036,14 @@ class Calculator:
 
     async def start(self) -> None:
         """Start the worker pool and wait until a worker has SymPy loaded (idempotent)."""
-        async with self._start_lock:
-            if self._closed:
-                raise RuntimeError("the calculator is closed")
-            if self._pool is None:
-                self._pool = await asyncio.to_thread(self._create_pool)
-
-    def _create_pool(self) -> pebble.ProcessPool:
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # New workers fork from a server that has SymPy loaded already, so replacing a
-            # killed worker takes milliseconds, and no worker is forked from this process's
-            # threads. (This only applies if the process's fork server is not yet running.)
-            # The fork server is shared with the plotter's pool: preload both worker modules.
-            context.set_forkserver_preload(["bot.calculator_worker", "bot.plotting_worker"])
-        pool = pebble.ProcessPool(
-            max_workers=self._max_workers,
-            max_tasks=self._max_tasks,
-            initializer=_init_worker,
-            initargs=(self._memory_mb * 1024 * 1024, max(4_300, self._limits.max_digits * 4)),
-            context=context,
-        )
-        # Scheduling starts the pool (and its processes) from this thread, not the event
-        # loop; the answer proves a worker is up.
         try:
-            pool.schedule(_run_in_worker, args=("1", self._limits)).result(timeout=120)
-        except BaseException:
-            pool.stop()
-            pool.join(10)
-            raise
-        logger.info(
-            "calculator pool started: %d workers (%s), timeout %gs, memory %d MB",
-            self._max_workers,
-            method,
-            self._timeout,
-            self._memory_mb,
-        )
-        return pool
+            await self._workers.start()
+        except PoolClosed:
+            raise RuntimeError("the calculator is closed") from None
 
     async def close(self) -> None:
         """Stop the workers (a running evaluation is abandoned)."""
-        async with self._start_lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.stop()
-            await asyncio.to_thread(pool.join, 10)
-            logger.info("calculator pool stopped")
+        await self._workers.close()
 
     async def evaluate(self, expression: str) -> str:
         """Evaluate one expression; return ``{"result", "latex", "decimal"}`` or ``{"error"}``."""
@@ -1101,94 +1051,27 @@ class Calculator:
 
     async def evaluate_dict(self, expression: str) -> dict[str, str]:
         """Like :meth:`evaluate`, returning the dictionary before JSON encoding."""
-        if self._pool is None and not self._closed:
+        if not self._workers.running and not self._workers.closed:
             try:
                 await self.start()  # normally done once, up front
             except RuntimeError as exc:
                 return {"error": str(exc)}
-        loop = asyncio.get_running_loop()
         # The whole call, checks and waiting for a worker included, ends by the timeout.
-        deadline = loop.time() + self._timeout - _DEADLINE_MARGIN
+        deadline = self._workers.deadline()
         try:
             source = vet_expression(expression, self._limits)
         except CalculatorError as exc:
             logger.debug("calculator refused %r: %s", expression, exc.message)
             return {"error": exc.message}
-        if self._pool is None:
-            return {"error": "the calculator is closed"}
-        # Only as many tasks as workers are ever handed to the pool: a call that waits for a
-        # free worker waits here, where giving up costs nothing, rather than in the pool.
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            logger.warning("calculator busy: no free worker within %gs", self._timeout)
-            return {"error": "the calculator is busy; try again in a moment"}
-        try:
-            try:
-                future = self._schedule(source)
-            except RuntimeError:
-                logger.exception("calculator pool broken; restarting it")
-                try:
-                    await self._restart()
-                    future = self._schedule(source)
-                except Exception:
-                    logger.exception("calculator pool could not be restarted")
-                    return {"error": "the calculator is unavailable; try again later"}
-            return await self._wait(future, deadline - loop.time(), expression)
-        finally:
-            self._slots.release()
-
-    def _schedule(self, source: str) -> concurrent.futures.Future[dict[str, str]]:
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("the calculator is closed")
-        # Pebble's own timeout (counted from when a worker picks the task up) is a backstop;
-        # the deadline below, counted from the call, is the one that normally fires.
-        return pool.schedule(_run_in_worker, args=(source, self._limits), timeout=self._timeout)
-
-    async def _restart(self) -> None:
-        async with self._start_lock:
-            old, self._pool = self._pool, None
-            if old is not None:
-                old.stop()
-            if not self._closed:
-                self._pool = await asyncio.to_thread(self._create_pool)
-        if old is not None:
-            await asyncio.to_thread(old.join, 10)
-
-    async def _wait(
-        self,
-        future: concurrent.futures.Future[dict[str, str]],
-        remaining: float,
-        expression: str,
-    ) -> dict[str, str]:
-        waiter = asyncio.wrap_future(future)
-        # Mark an outcome as retrieved even when this call has already given up on it.
-        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
-        try:
-            done, _ = await asyncio.wait({waiter}, timeout=max(remaining, 0.0))
-        except asyncio.CancelledError:
-            future.cancel()  # kills the worker if it had started
-            raise
-        if not done and future.cancel():  # a running task's worker is killed and replaced
-            logger.info("calculator timed out after %gs on %r", self._timeout, expression)
-            return {"error": f"timed out after {_seconds(self._timeout)} s"}
-        try:
-            return future.result(timeout=0)
-        except TimeoutError:
-            return {"error": f"timed out after {_seconds(self._timeout)} s"}
-        except pebble.ProcessExpired as exc:
-            logger.warning("calculator worker died (exit code %s) on %r", exc.exitcode, expression)
-            return {
-                "error": "expression too large: the calculation crashed its worker "
-                "(probably out of memory)"
-            }
-        except concurrent.futures.CancelledError:
-            return {"error": "the calculator is shutting down"}
-        except Exception:
-            logger.exception("calculator failed on %r", expression)
-            return {"error": "the calculator failed unexpectedly on this expression"}
+            return await self._workers.run(_run_in_worker, source, self._limits, deadline=deadline)
+        except WorkerTimeout as exc:
+            logger.info("calculator %s on %r", exc, expression)
+            return {"error": f"timed out after {_seconds(self.timeout)} s"}
+        except WorkerError as exc:
+            failed = isinstance(exc, WorkerFailed)
+            logger.log(exc.log_level, "calculator %s on %r", exc, expression, exc_info=failed)
+            return {"error": _POOL_ERRORS[type(exc)]}
 
 
 # --------------------------------------------------------------------------------------------

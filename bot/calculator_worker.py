@@ -18,6 +18,7 @@ from bot.calculator import (
     TRIG_NAMES,
     CalculatorError,
     Limits,
+    ParsedExpression,
     check_binomial,
     check_bits,
     check_factorial,
@@ -31,7 +32,7 @@ from bot.calculator import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_source", "warm_up"]
+__all__ = ["build_expression", "evaluate_source", "warm_up"]
 
 _ERROR_CHARS = 300
 
@@ -40,7 +41,7 @@ def evaluate_source(source: str, limits: Limits) -> dict[str, str]:
     """Parse, vet, build and evaluate ``source``; return the answer or an error, never raise."""
     try:
         parsed = parse_expression(source, limits)
-        value = _Builder(parsed.source, limits).build(parsed.tree.body)
+        value = build_expression(parsed, limits)
         value, note = _solve_bare_equations(value)
         answer = _format(value, limits)
         if note:
@@ -62,6 +63,15 @@ def evaluate_source(source: str, limits: Limits) -> dict[str, str]:
         # PolynomialError, NonInvertibleMatrixError...); their text is mathematical.
         logger.debug("evaluation of %r failed", source, exc_info=True)
         return {"error": f"could not evaluate: {_first_line(exc) or type(exc).__name__}"}
+
+
+def build_expression(parsed: ParsedExpression, limits: Limits) -> Any:
+    """Turn a parsed, vetted expression into SymPy objects, checking sizes before each step.
+
+    Raises CalculatorError for a result that would be too large (and whatever SymPy raises
+    for input it cannot handle).
+    """
+    return _Builder(parsed.source, limits).build(parsed.tree.body)
 
 
 def _solve_bare_equations(value: Any) -> tuple[Any, str | None]:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import functools
 import json
 import logging
 import math
-import multiprocessing
 import re
-import signal
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pebble
 from pydantic import BeforeValidator
 
 from bot.calculator import CalculatorError, Limits, is_symbol_name, vet_expression
+from bot.workers import (
+    PoolClosed,
+    PoolStopping,
+    PoolUnavailable,
+    WorkerBusy,
+    WorkerCrashed,
+    WorkerError,
+    WorkerFailed,
+    WorkerPool,
+    WorkerTimeout,
+)
 
 if TYPE_CHECKING:
+    import pebble
     from agents import FunctionTool
 
 logger = logging.getLogger(__name__)
@@ -314,33 +321,12 @@ def _check_data(request: PlotRequest, limits: PlotLimits) -> None:
 # The worker side of the pool (runs in the worker processes).
 # --------------------------------------------------------------------------------------------
 
-#: Modules the fork server loads once, so that a replaced worker starts in milliseconds.
-WORKER_MODULES = ("bot.calculator_worker", "bot.plotting_worker")
 
-
-def _init_worker(memory_bytes: int, max_str_digits: int) -> None:
-    """Set up a fresh worker: die at once on SIGTERM, cap memory, load and warm matplotlib."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    sys.set_int_max_str_digits(max_str_digits)
-    sys.unraisablehook = _quiet_unraisable
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_bytes > 0:
-            _, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                memory_bytes = min(memory_bytes, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
-    except (ImportError, ValueError, OSError) as exc:  # not on Linux, or not permitted
-        logger.warning("plot worker: could not set resource limits: %s", exc)
+def _warm_up_worker() -> None:
+    """Load matplotlib in a fresh worker and draw once, so that its first plot is quick."""
     from bot import plotting_worker
 
     plotting_worker.warm_up()
-
-
-def _quiet_unraisable(unraisable: Any) -> None:
-    """Ignore errors in finalisers: they are only the fallout of a plot already lost."""
 
 
 def _run_in_worker(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
@@ -351,14 +337,23 @@ def _run_in_worker(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# The plotter: owns the pool, bounds each call, always answers.
+# The plotter: bounds each call with a worker pool, always answers.
 # --------------------------------------------------------------------------------------------
-
-_DEADLINE_MARGIN = 0.02
 
 
 def _to_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+#: The failure for a call the worker pool brought no answer back for, by the reason.
+_POOL_ERRORS: dict[type[WorkerError], str] = {
+    PoolClosed: "the plotter is closed",
+    WorkerBusy: "the plotter is busy; try again in a moment",
+    PoolUnavailable: "the plotter is unavailable; try again later",
+    WorkerCrashed: "the plot crashed its worker (probably out of memory)",
+    PoolStopping: "the plotter is shutting down",
+    WorkerFailed: "the plotter failed unexpectedly on this request",
+}
 
 
 class Plotter:
@@ -377,28 +372,32 @@ class Plotter:
         limits: PlotLimits | None = None,
         max_tasks_per_worker: int = 500,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        if max_workers < 1:
-            raise ValueError("max_workers must be at least 1")
-        self._timeout = float(timeout)
-        self._max_workers = max_workers
-        self._memory_mb = memory_mb
         self._limits = limits or PlotLimits()
-        self._max_tasks = max_tasks_per_worker
-        self._pool: pebble.ProcessPool | None = None
-        self._start_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(max_workers)
-        self._closed = False
+        probe = PlotRequest(functions=("x",), samples=2)
+        self._workers = WorkerPool(
+            "plot",
+            timeout,
+            max_workers,
+            memory_mb,
+            max_tasks_per_worker=max_tasks_per_worker,
+            max_str_digits=max(4_300, self._limits.expression.max_digits * 4),
+            warm_up=_warm_up_worker,
+            probe=functools.partial(_run_in_worker, probe, self._limits),
+        )
 
     @property
     def timeout(self) -> float:
         """The hard wall-clock limit of one plot, in seconds."""
-        return self._timeout
+        return self._workers.timeout
 
     @property
     def limits(self) -> PlotLimits:
         return self._limits
+
+    @property
+    def _pool(self) -> pebble.ProcessPool | None:
+        """The running process pool, if any (tests check that refusals never start it)."""
+        return self._workers.process_pool
 
     async def __aenter__(self) -> Plotter:
         await self.start()
@@ -409,55 +408,14 @@ class Plotter:
 
     async def start(self) -> None:
         """Start the worker pool and wait until a worker has drawn a plot (idempotent)."""
-        async with self._start_lock:
-            if self._closed:
-                raise RuntimeError("the plotter is closed")
-            if self._pool is None:
-                self._pool = await asyncio.to_thread(self._create_pool)
-
-    def _create_pool(self) -> pebble.ProcessPool:
-        methods = multiprocessing.get_all_start_methods()
-        method = "forkserver" if "forkserver" in methods else "spawn"
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            # Only applies if this process's fork server is not running yet (it is shared
-            # with the calculator); otherwise each new worker imports matplotlib itself.
-            context.set_forkserver_preload(list(WORKER_MODULES))
-        pool = pebble.ProcessPool(
-            max_workers=self._max_workers,
-            max_tasks=self._max_tasks,
-            initializer=_init_worker,
-            initargs=(
-                self._memory_mb * 1024 * 1024,
-                max(4_300, self._limits.expression.max_digits * 4),
-            ),
-            context=context,
-        )
         try:
-            probe = PlotRequest(functions=("x",), samples=2)
-            pool.schedule(_run_in_worker, args=(probe, self._limits)).result(timeout=120)
-        except BaseException:
-            pool.stop()
-            pool.join(10)
-            raise
-        logger.info(
-            "plot pool started: %d workers (%s), timeout %gs, memory %d MB",
-            self._max_workers,
-            method,
-            self._timeout,
-            self._memory_mb,
-        )
-        return pool
+            await self._workers.start()
+        except PoolClosed:
+            raise RuntimeError("the plotter is closed") from None
 
     async def close(self) -> None:
         """Stop the workers (a plot being drawn is abandoned)."""
-        async with self._start_lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.stop()
-            await asyncio.to_thread(pool.join, 10)
-            logger.info("plot pool stopped")
+        await self._workers.close()
 
     async def render(self, request: PlotRequest) -> PlotResult:
         """Check, evaluate and draw one request; never raises for bad input."""
@@ -466,82 +424,23 @@ class Plotter:
         except PlotError as exc:
             logger.debug("plot refused: %s", exc.message)
             return PlotResult.failed(exc.message)
-        if self._pool is None and not self._closed:
+        if not self._workers.running and not self._workers.closed:
             try:
                 await self.start()  # normally done once, up front
             except RuntimeError as exc:
                 return PlotResult.failed(str(exc))
-        loop = asyncio.get_running_loop()
         # The rest of the call, waiting for a worker included, ends by the timeout.
-        deadline = loop.time() + self._timeout - _DEADLINE_MARGIN
-        if self._pool is None:
-            return PlotResult.failed("the plotter is closed")
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            logger.warning("plotter busy: no free worker within %gs", self._timeout)
-            return PlotResult.failed("the plotter is busy; try again in a moment")
-        try:
-            try:
-                future = self._schedule(request)
-            except RuntimeError:
-                logger.exception("plot pool broken; restarting it")
-                try:
-                    await self._restart()
-                    future = self._schedule(request)
-                except Exception:
-                    logger.exception("plot pool could not be restarted")
-                    return PlotResult.failed("the plotter is unavailable; try again later")
-            answer = await self._wait(future, deadline - loop.time())
-        finally:
-            self._slots.release()
+            answer = await self._workers.run(_run_in_worker, request, self._limits)
+        except WorkerTimeout as exc:
+            logger.info("plot %s", exc)
+            return PlotResult.failed(f"timed out after {self.timeout:g} s; simplify the functions")
+        except WorkerError as exc:
+            logger.log(exc.log_level, "plot %s", exc, exc_info=isinstance(exc, WorkerFailed))
+            return PlotResult.failed(_POOL_ERRORS[type(exc)])
         if "error" in answer:
             return PlotResult.failed(answer["error"])
         return PlotResult(answer["png"], answer["summary"], None, answer.get("plot_area"))
-
-    def _schedule(self, request: PlotRequest) -> concurrent.futures.Future[dict[str, Any]]:
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("the plotter is closed")
-        return pool.schedule(_run_in_worker, args=(request, self._limits), timeout=self._timeout)
-
-    async def _restart(self) -> None:
-        async with self._start_lock:
-            old, self._pool = self._pool, None
-            if old is not None:
-                old.stop()
-            if not self._closed:
-                self._pool = await asyncio.to_thread(self._create_pool)
-        if old is not None:
-            await asyncio.to_thread(old.join, 10)
-
-    async def _wait(
-        self, future: concurrent.futures.Future[dict[str, Any]], remaining: float
-    ) -> dict[str, Any]:
-        waiter = asyncio.wrap_future(future)
-        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
-        try:
-            done, _ = await asyncio.wait({waiter}, timeout=max(remaining, 0.0))
-        except asyncio.CancelledError:
-            future.cancel()  # kills the worker if it had started
-            raise
-        timed_out = {"error": f"timed out after {self._timeout:g} s; simplify the functions"}
-        if not done and future.cancel():  # a running task's worker is killed and replaced
-            logger.info("plot timed out after %gs", self._timeout)
-            return timed_out
-        try:
-            return future.result(timeout=0)
-        except TimeoutError:
-            return timed_out
-        except pebble.ProcessExpired as exc:
-            logger.warning("plot worker died (exit code %s)", exc.exitcode)
-            return {"error": "the plot crashed its worker (probably out of memory)"}
-        except concurrent.futures.CancelledError:
-            return {"error": "the plotter is shutting down"}
-        except Exception:
-            logger.exception("plot failed unexpectedly")
-            return {"error": "the plotter failed unexpectedly on this request"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.calculator import CalculatorError, parse_expression
-from bot.calculator_worker import _Builder  # the calculator's sandboxed AST -> SymPy builder
+from bot.calculator_worker import build_expression  # the calculator's sandboxed builder
 from bot.plotting import PlotError, PlotLimits, PlotRequest, function_source, split_point
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _num(value: float) -> float | int | None:
 def _build(text: str, what: str, limits: PlotLimits) -> Any:
     try:
         parsed = parse_expression(text, limits.expression)
-        return _Builder(parsed.source, limits.expression).build(parsed.tree.body)
+        return build_expression(parsed, limits.expression)
     except CalculatorError as exc:
         raise PlotError(f"{what}: {exc.message}") from None
     except ZeroDivisionError:

@@ -12,9 +12,12 @@ from discord import app_commands
 from ..assistant import Assistant
 from ..config import Settings
 from .commands import MathCommands, on_command_error, sync_if_changed
+from .inflight import InFlight
 from .messages import MessageFlow
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0  # seconds answers under way get to finish when the bot is stopped
 
 
 def point_discord_at(api_url: str, gateway_url: str | None) -> None:
@@ -51,7 +54,8 @@ class _MathBotBase:
             ),
         )
         self.tree.on_error = on_command_error
-        MathCommands(assistant, settings.session_scope).install(self.tree)
+        self.in_flight = InFlight()
+        MathCommands(assistant, settings.session_scope, self.in_flight).install(self.tree)
         self._messages = MessageFlow(client, assistant, settings)
 
     async def setup_hook(self) -> None:
@@ -63,7 +67,9 @@ class _MathBotBase:
         await sync_if_changed(self.tree, application_id)
 
     async def close(self) -> None:
+        """Let answers under way finish (briefly), then disconnect and close the core."""
         try:
+            await self.in_flight.drain(SHUTDOWN_GRACE)
             await super().close()  # type: ignore[misc]
         finally:
             await self.assistant.close()
@@ -79,10 +85,16 @@ class _MathBotBase:
         )
 
     async def on_message(self, message: discord.Message) -> None:
-        await self._messages.handle(message)
+        if self.in_flight.closing:
+            return
+        async with self.in_flight.track():
+            await self._messages.handle(message)
 
     async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
-        await self._messages.handle_edit(before, after)
+        if self.in_flight.closing:
+            return
+        async with self.in_flight.track():
+            await self._messages.handle_edit(before, after)
 
 
 class MathBot(_MathBotBase, discord.Client):

@@ -15,6 +15,7 @@ from ..errors import UserFacingError
 from ..failures import GENERIC
 from ..memory import channel_session_id, user_session_id
 from ..transcript import EXPORT_FORMAT, describe, export_json
+from .inflight import InFlight
 from .messages import outcome
 from .replies import NO_PINGS, send_followups
 from .requesters import from_interaction
@@ -28,9 +29,10 @@ NEEDS_MANAGE = "changing the channel's shared conversation needs the Manage Mess
 class MathCommands:
     """The bot's slash commands, bound to one assistant."""
 
-    def __init__(self, assistant: Assistant, scope: SessionScope) -> None:
+    def __init__(self, assistant: Assistant, scope: SessionScope, in_flight: InFlight) -> None:
         self._assistant = assistant
         self._scope = scope
+        self._in_flight = in_flight
 
     def install(self, tree: app_commands.CommandTree[Any]) -> None:
         commands = {
@@ -65,12 +67,13 @@ class MathCommands:
         except UserFacingError as exc:
             await private_reply(interaction, exc.message)
             return
-        turn = self._assistant.submit(self.session_id(interaction), admitted)
-        await interaction.response.defer(thinking=True)
-        answer = await outcome(turn)
-        await send_followups(
-            interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
-        )
+        async with self._in_flight.track():
+            turn = self._assistant.submit(self.session_id(interaction), admitted)
+            await interaction.response.defer(thinking=True)
+            answer = await outcome(turn)
+            await send_followups(
+                interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
+            )
 
     async def forget(self, interaction: discord.Interaction) -> None:
         if not self._may_change(interaction):

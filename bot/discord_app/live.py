@@ -35,6 +35,7 @@ class LiveReply:
         self._shown: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._last_change = float("-inf")  # loop time of the last post or edit
+        self._stop = asyncio.Event()
 
     def update(self, text: str) -> None:
         self._text = text
@@ -49,10 +50,10 @@ class LiveReply:
 
     async def finish(self, answer: Answer) -> list[discord.Message]:
         """Stop drafting and show the final answer (or nothing, if it is empty)."""
+        self._stop.set()
+        self._changed.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task  # never cut off mid-request: a draft Discord made must be known
         if self._sent:  # the final edit keeps to the pace too
             loop = asyncio.get_running_loop()
             await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
@@ -61,17 +62,20 @@ class LiveReply:
         return await show_in_place(self._sent, self._destination, answer, reply_to=self._reply_to)
 
     async def _publish(self) -> None:
-        """Push drafts, at most one change per interval, until cancelled."""
+        """Push drafts, at most one change per interval, until `finish()` stops it."""
         loop = asyncio.get_running_loop()
         while True:
             await self._changed.wait()
             self._changed.clear()
+            if self._stop.is_set():
+                return
             try:
                 await self._show(self._text)
             except discord.HTTPException as exc:
                 log.warning("could not update a streamed reply: %s", exc)
             self._last_change = loop.time()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):  # the pause, cut short by finish()
+                await asyncio.wait_for(self._stop.wait(), self._interval)
 
     async def _show(self, text: str) -> None:
         chunks = split_message(to_discord_text(text))

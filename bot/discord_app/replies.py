@@ -6,17 +6,21 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import discord
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..assistant import Answer
 from ..mathtext import prepare_answer
 from ..splitting import split_message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Nobody is pinged by anything the bot sends: a model can be talked into writing @everyone.
 NO_PINGS = discord.AllowedMentions.none()
@@ -73,6 +77,27 @@ async def send_answer(
     return sent
 
 
+async def retried(call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, tried twice more on a Discord 5xx that discord.py itself does not retry
+    (503 among them), with a short backoff."""
+    async for attempt in _retrying():
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: the last attempt re-raises")
+
+
+def _retrying() -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(discord.DiscordServerError),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.5, max=4),
+        before_sleep=lambda state: log.warning(
+            "Discord failed (%s); trying again", state.outcome and state.outcome.exception()
+        ),
+        reraise=True,
+    )
+
+
 async def show_in_place(
     sent: list[discord.Message],
     destination: discord.abc.Messageable,
@@ -85,10 +110,13 @@ async def show_in_place(
     shown: list[discord.Message] = []
     for index, piece in enumerate(pieces):
         if index < len(sent):
-            await sent[index].edit(
-                content=piece.text, attachments=piece.files(), allowed_mentions=NO_PINGS
+            message = sent[index]
+            await retried(
+                lambda m=message, p=piece: m.edit(
+                    content=p.text, attachments=p.files(), allowed_mentions=NO_PINGS
+                )
             )
-            shown.append(sent[index])
+            shown.append(message)
         else:
             first = not shown
             shown.append(await send_piece(destination, piece, reply_to=reply_to if first else None))
@@ -100,16 +128,14 @@ async def show_in_place(
 async def send_piece(
     destination: discord.abc.Messageable, piece: Piece, *, reply_to: discord.Message | None
 ) -> discord.Message:
-    """One message of an answer; as a reply (which may notify its author) when asked."""
-    if reply_to is None:
-        return await destination.send(piece.text, files=piece.files(), allowed_mentions=NO_PINGS)
-    return await destination.send(
-        piece.text,
-        files=piece.files(),
-        reference=reply_to,
-        allowed_mentions=REPLY_PINGS,
-        mention_author=True,
-    )
+    """One message of an answer; as a reply (which may notify its author) when asked.
+    Retried on Discord server errors with one nonce, so a retry never posts it twice."""
+    nonce = secrets.randbits(63)
+    options: dict[str, Any] = {"allowed_mentions": NO_PINGS, "nonce": nonce}
+    if reply_to is not None:
+        options = {**options, "reference": reply_to, "allowed_mentions": REPLY_PINGS}
+        options["mention_author"] = True
+    return await retried(lambda: destination.send(piece.text, files=piece.files(), **options))
 
 
 async def send_followups(
