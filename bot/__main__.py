@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mathbot: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level or ("WARNING" if chatting else "INFO"), settings.secrets())
     try:
         assistant = build_assistant(settings)
     except ValueError as exc:  # e.g. SESSION_DB names a server whose extra isn't installed

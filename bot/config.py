@@ -41,7 +41,7 @@ class Settings:
     tracing_api_key: str | None = field(default=None, repr=False)
     discord_api_url: str = DEFAULT_DISCORD_API_URL
     discord_gateway_url: str | None = None
-    log_level: str = "INFO"
+    log_level: str | None = None  # None: INFO for the bot, WARNING in the terminal chat
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     controls: Controls = field(default_factory=Controls)
@@ -192,8 +192,10 @@ def _optional_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -
     return raw
 
 
-def _log_level(env: Mapping[str, str]) -> str:
-    value = (env.get("LOG_LEVEL") or "INFO").upper()
+def _log_level(env: Mapping[str, str]) -> str | None:
+    value = (env.get("LOG_LEVEL") or "").upper()
+    if not value:
+        return None
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
     return value

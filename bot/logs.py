@@ -37,6 +37,9 @@ class RedactSecrets(logging.Filter):
 def setup_logging(level: str, secrets: Iterable[str]) -> None:
     """Install discord.py's log handler on the root logger and mask `secrets` in it."""
     discord.utils.setup_logging(level=logging.getLevelName(level), root=True)
+    if level != "DEBUG":  # one line per model request is noise
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     redactor = RedactSecrets(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redactor)
