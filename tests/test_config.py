@@ -110,3 +110,23 @@ def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
     assert "Traceback" not in done.stderr and "g-key-secret" not in done.stderr
+
+
+def test_tracing_is_off_unless_a_tracing_key_is_set() -> None:
+    from bot.agent import run_config
+
+    assert run_config(load_settings(BASE, dotenv_path=None)).tracing_disabled is True
+    traced = load_settings({**BASE, "TRACING_API_KEY": "sk-trace"}, dotenv_path=None)
+    assert run_config(traced).tracing_disabled is False
+
+
+def test_model_retries_are_the_sdks() -> None:
+    from bot.agent import build_client, run_config
+
+    settings = load_settings(
+        {**BASE, "LLM_MAX_RETRIES": "3", "LLM_TIMEOUT": "30"}, dotenv_path=None
+    )
+    retry = run_config(settings).model_settings.retry
+    assert retry is not None and retry.max_retries == 3 and retry.policy is not None
+    client = build_client(settings)
+    assert client.max_retries == 0 and client.timeout == 30.0  # one retry layer: the SDK's
