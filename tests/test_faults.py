@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
-import importlib.util
 import os
 import pwd
 import shutil
@@ -24,6 +23,7 @@ from bot.failures import MALFORMED, NO_MEMORY, RATE_LIMITED, TIMED_OUT, UNAVAILA
 from bot.memory import user_session_id
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
+from tests.test_stores import need_packages
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 SESSION = user_session_id(ALICE)
@@ -47,17 +47,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def need_packages(extra: str, *modules: str) -> None:
-    """As in tests/test_stores.py: a missing extra skips locally and fails in CI."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if not missing:
-        return
-    reason = f'missing {", ".join(missing)}: pip install -e ".[{extra}]"'
-    if IN_CI:
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- the model endpoint
