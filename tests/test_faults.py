@@ -25,7 +25,6 @@ from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 from tests.test_stores import need_packages
 
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 SESSION = user_session_id(ALICE)
 
 
