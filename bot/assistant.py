@@ -278,11 +278,14 @@ class Assistant:
             "max_turns": MAX_AGENT_STEPS,
         }
         text = model_input(question.text, question.uploads)
+        # A clone per run: the SDK's checks on an agent shared by concurrent runs grow with the
+        # square of their number (it suggests exactly this).
+        agent = self._agent.clone(tools=list(self._agent.tools))
         try:
             async with self.guard.model_slot():
                 if on_text is None:
-                    return await Runner.run(self._agent, text, **options)
-                streamed = Runner.run_streamed(self._agent, text, **options)
+                    return await Runner.run(agent, text, **options)
+                streamed = Runner.run_streamed(agent, text, **options)
                 await relay_text(streamed, on_text)
                 return streamed
         except UserFacingError:
