@@ -104,6 +104,7 @@ def load_settings(
             "another OpenAI-compatible provider); see .env.example"
         )
 
+    shard_count, shard_ids = _shards(env)
     return Settings(
         discord_token=token,
         llm_api_key=api_key,
@@ -125,27 +126,28 @@ def load_settings(
         streaming=read_bool(env, "STREAMING", True),
         stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
         llm_images=read_bool(env, "LLM_IMAGES", True),
-        **_shards(env),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
     )
 
 
-def _shards(env: Mapping[str, str]) -> dict[str, object]:
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
     """SHARD_COUNT alone runs every shard here; with SHARD_IDS, only those."""
     raw_ids = env.get("SHARD_IDS")
     if not env.get("SHARD_COUNT"):
         if raw_ids:
             raise ConfigError("SHARD_IDS needs SHARD_COUNT: set the total number of shards too")
-        return {}
+        return None, None
     count = read_int(env, "SHARD_COUNT", 1, low=1, high=100_000)
     if not raw_ids:
-        return {"shard_count": count}
+        return count, None
     try:
         ids = tuple(sorted({int(part) for part in raw_ids.replace(",", " ").split()}))
     except ValueError:
         raise ConfigError(f"SHARD_IDS must be shard numbers like 0,1 — not {raw_ids!r}") from None
     if not ids or any(not 0 <= i < count for i in ids):
         raise ConfigError(f"SHARD_IDS must be numbers from 0 to {count - 1}, not {raw_ids!r}")
-    return {"shard_count": count, "shard_ids": ids}
+    return count, ids
 
 
 _STORE_SCHEMES = {"postgresql+asyncpg", "postgresql", "postgres", "redis", "rediss"}
