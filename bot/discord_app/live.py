@@ -64,6 +64,8 @@ class LiveReply:
     async def _publish(self) -> None:
         """Push drafts, at most one change per interval, until `finish()` stops it."""
         loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):  # a quick answer needs no draft at all
+            await asyncio.wait_for(self._stop.wait(), self._interval / 2)
         while True:
             await self._changed.wait()
             self._changed.clear()
