@@ -97,12 +97,14 @@ class TurnSession:
         return list(self._pending)
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        history = await read_history(self._stored, self._history_turns + 1)
-        if self._replaces is not None:
+        if self._replaces is None:
+            history = await read_history(self._stored, self._history_turns)
+        else:  # one turn more, since the last one is dropped
+            history = await read_history(self._stored, self._history_turns + 1)
             history = _without_last_turn(history, self._replaces)
-        starts = user_turn_starts(history)
-        if len(starts) > self._history_turns:
-            history = history[starts[-self._history_turns] :]
+            starts = user_turn_starts(history)
+            if len(starts) > self._history_turns:
+                history = history[starts[-self._history_turns] :]
         items = history + self._pending
         return items[-limit:] if limit else items
 
