@@ -13,7 +13,7 @@ draft may be posted first; the answer counts once a post or edit shows all of it
     .venv/bin/python bench/bench_bot.py            # everything (~3 min on 2 cores)
     .venv/bin/python bench/bench_bot.py --quick    # smaller and faster (~40 s)
     .venv/bin/python bench/bench_bot.py --only concurrency
-    .venv/bin/python bench/bench_bot.py --only concurrency --experiment skip-transform
+    .venv/bin/python bench/bench_bot.py --only concurrency --experiment gc-freeze
 
 Sections: overhead, concurrency, bounded, stores, memory (core) and memory-discord; the two
 memory sections run in fresh processes. Each prints its figures and a ✓ or ✗ per goal.
@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +100,8 @@ class Context:
     sizes: Sizes
     workdir: Path
     env: dict[str, str] = field(default_factory=lambda: dict(OPEN_CONTROLS))
+    profile: Path | None = None  # --profile: cProfile one burst into this file
+    profile_burst: str = "discord"  # which: discord, core or baseline
     _prefilled: Path | None = None
     _prefill_seconds: float = 0.0
 
@@ -329,6 +331,32 @@ class StallMonitor:
             self._task.cancel()
 
 
+class GcMonitor:
+    """Times the garbage collector's pauses (`gc.callbacks`) while the block runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.worst = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        self.count += 1
+        self.total += pause
+        self.worst = max(self.worst, pause)
+
+    def __enter__(self) -> GcMonitor:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def echo(text: str) -> str:
     """What the fake model answers by default, as the bot shows it."""
     return f"echo: {text.strip()}"
@@ -500,10 +528,33 @@ class Burst:
     p99: float
     stall: float
     stall_samples: int
+    gc_total: float
+    gc_worst: float
+    gc_count: int
     cpu: float
     loop_cpu: float
     fakes_cpu: float
     peak: int
+
+
+@contextlib.contextmanager
+def profiled(ctx: Context, burst: str) -> Iterator[None]:
+    """cProfile of the event-loop thread while the block runs, if `burst` is the one asked
+    for with `--profile` (the first of its kind only)."""
+    if ctx.profile is None or burst != ctx.profile_burst:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(ctx.profile)
+        print(f"  (profile of the {burst} burst written to {ctx.profile})")
+        ctx.profile = None
 
 
 async def burst(ctx: Context, n: int, env: dict[str, str], first: int) -> Burst:
@@ -523,7 +574,7 @@ async def burst(ctx: Context, n: int, env: dict[str, str], first: int) -> Burst:
         expect = [(channel, SLOW_ANSWER) for _u, channel, _text in messages]
         await fakes.llm_peak()
         cpu_before, loop_before, fakes_before = cpu_seconds(), loop_thread_cpu(), await fakes.cpu()
-        with StallMonitor() as monitor:
+        with StallMonitor() as monitor, GcMonitor() as collector, profiled(ctx, "discord"):
             sent = await fakes.dm(messages)
             replies = await fakes.wait_answers(expect, since, timeout=180.0)
         cpu, loop_cpu = cpu_seconds() - cpu_before, loop_thread_cpu() - loop_before
@@ -544,6 +595,77 @@ async def burst(ctx: Context, n: int, env: dict[str, str], first: int) -> Burst:
         p99=percentile(latencies, 0.99),
         stall=monitor.worst,
         stall_samples=monitor.samples,
+        gc_total=collector.total,
+        gc_worst=collector.worst,
+        gc_count=collector.count,
+        cpu=cpu,
+        loop_cpu=loop_cpu,
+        fakes_cpu=fakes_cpu,
+        peak=peak,
+    )
+
+
+async def direct_burst(ctx: Context, n: int, first: int, how: str) -> Burst:
+    """The same burst without Discord: `n` questions at once straight into the core
+    (`Assistant.ask`) or into the bare baseline (`Runner.run` with an `SQLiteSession`),
+    through the same model client and agent as the bot's."""
+    from agents import RunConfig, Runner, SQLiteSession
+
+    from bot.errors import UserFacingError
+    from bot.memory import user_session_id
+
+    sizes = ctx.sizes
+    path = await ctx.prefilled()
+    bare = RunConfig(tracing_disabled=True)
+    async with bot_world(ctx, path) as world:
+        fakes, assistant = world.fakes, world.assistant
+        agent = assistant._agent
+
+        async def baseline(user: int, text: str) -> tuple[float, str]:
+            session = SQLiteSession(user_session_id(user), str(path))
+            try:
+                result = await Runner.run(agent, text, session=session, run_config=bare)
+            finally:
+                session.close()
+            return time.perf_counter(), str(result.final_output)
+
+        async def core(user: int, text: str) -> tuple[float, str]:
+            try:
+                shown = (await assistant.ask(user_session_id(user), text)).text
+            except UserFacingError as exc:
+                shown = str(exc)
+            return time.perf_counter(), shown
+
+        call = baseline if how == "baseline" else core
+        for u in range(3):
+            await call(USER_BASE + u, "warm up")
+        await fakes.llm_latency(sizes.model_latency)
+        await fakes.llm_peak()
+        questions = [(USER_BASE + u, f"what is {u} squared?") for u in range(first, first + n)]
+        cpu_before, loop_before, fakes_before = cpu_seconds(), loop_thread_cpu(), await fakes.cpu()
+        with StallMonitor() as monitor, GcMonitor() as collector, profiled(ctx, how):
+            started = time.perf_counter()
+            done = await asyncio.gather(*(call(u, text) for u, text in questions))
+        cpu, loop_cpu = cpu_seconds() - cpu_before, loop_thread_cpu() - loop_before
+        fakes_cpu = await fakes.cpu() - fakes_before
+        peak = await fakes.llm_peak()
+    other: dict[str, int] = {}
+    for _t, text in done:
+        if text != SLOW_ANSWER:
+            other[text] = other.get(text, 0) + 1
+    latencies = [t - started for t, _text in done]
+    return Burst(
+        answered=sum(text == SLOW_ANSWER for _t, text in done),
+        other=other,
+        dispatch=0.0,
+        wall=max(latencies),
+        p50=percentile(latencies, 0.5),
+        p99=percentile(latencies, 0.99),
+        stall=monitor.worst,
+        stall_samples=monitor.samples,
+        gc_total=collector.total,
+        gc_worst=collector.worst,
+        gc_count=collector.count,
         cpu=cpu,
         loop_cpu=loop_cpu,
         fakes_cpu=fakes_cpu,
@@ -557,8 +679,10 @@ async def bench_concurrency(ctx: Context) -> Report:
     report = Report(f"2. Concurrency: {n} users ask at once, model takes {sizes.model_latency:g} s")
     top = sizes.prefill_users - n  # each burst has its own users, all with a stored history
     runs = [("controls opened up", await burst(ctx, n, ctx.env, top))]
+    runs.append(("core only", await direct_burst(ctx, n, max(0, top - n), "core")))
+    runs.append(("bare Runner.run", await direct_burst(ctx, n, max(0, top - 2 * n), "baseline")))
     if sizes.default_controls_burst:
-        runs.append(("default controls", await burst(ctx, n, {}, max(0, top - n))))
+        runs.append(("default controls", await burst(ctx, n, {}, max(0, top - 3 * n))))
     rows = [
         ["answered by the model", *(f"{b.answered} / {n}" for _, b in runs)],
         ["other replies", *(str(sum(b.other.values())) for _, b in runs)],
@@ -568,6 +692,10 @@ async def bench_concurrency(ctx: Context) -> Report:
         ["per-user latency p50", *(f"{b.p50:.2f} s" for _, b in runs)],
         ["per-user latency p99", *(f"{b.p99:.2f} s" for _, b in runs)],
         ["bot event-loop worst stall", *(f"{ms(b.stall)} ms" for _, b in runs)],
+        [
+            "garbage collector: pauses, total (worst)",
+            *(f"{b.gc_count}, {b.gc_total:.2f} s ({ms(b.gc_worst)} ms)" for _, b in runs),
+        ],
         ["bot CPU during the burst", *(f"{b.cpu:.2f} s" for _, b in runs)],
         ["  per question", *(f"{b.cpu / n * MS:.1f} ms" for _, b in runs)],
         ["  of it on the event-loop thread", *(f"{b.loop_cpu / n * MS:.1f} ms" for _, b in runs)],
@@ -1015,28 +1143,6 @@ async def bench_memory_discord(ctx: Context) -> Report:
 # it. Only applied with --experiment; never part of the default run.
 
 
-def experiment_skip_transform() -> str:
-    """Chat Completions requests pass `messages` and `tools` in `extra_body`, so the openai
-    client's per-request TypedDict walk (`async_maybe_transform`, ~1,400 recursive calls for
-    a 20-turn history) runs over two empty lists; the JSON sent is the same."""
-    from openai._types import NotGiven, Omit
-    from openai.resources.chat.completions import AsyncCompletions
-
-    original = AsyncCompletions.create
-
-    async def create(
-        self: Any, *, messages: Any, tools: Any = None, extra_body: Any = None, **kwargs: Any
-    ) -> Any:
-        body = dict(extra_body or {})
-        body["messages"] = list(messages)
-        if tools is not None and not isinstance(tools, Omit | NotGiven):
-            body["tools"] = list(tools)
-        return await original(self, messages=[], extra_body=body, **kwargs)
-
-    AsyncCompletions.create = create  # type: ignore[method-assign, assignment]
-    return "openai AsyncCompletions.create: messages/tools sent via extra_body"
-
-
 def experiment_first_draft_delay() -> str:
     """A streamed reply posts its first draft only if the answer is not finished within half
     STREAM_EDIT_INTERVAL. Today a draft can go out at once, and the final text then waits
@@ -1056,8 +1162,25 @@ def experiment_first_draft_delay() -> str:
     return "bot.discord_app.live.LiveReply: first draft only after STREAM_EDIT_INTERVAL / 2"
 
 
+def experiment_gc_freeze() -> str:
+    """Once the assistant has started (all modules imported, clients built), move every live
+    object to the collector's permanent generation (`gc.freeze()`), so that later full
+    collections walk only what the bot allocates while serving."""
+    from bot.assistant import Assistant
+
+    original = Assistant.start
+
+    async def start(self: Any) -> None:
+        await original(self)
+        gc.collect()
+        gc.freeze()
+
+    Assistant.start = start  # type: ignore[method-assign]
+    return "gc.freeze() after Assistant.start"
+
+
 EXPERIMENTS: dict[str, Callable[[], str]] = {
-    "skip-transform": experiment_skip_transform,
+    "gc-freeze": experiment_gc_freeze,
     "first-draft-delay": experiment_first_draft_delay,
 }
 
@@ -1118,6 +1241,8 @@ async def run(
     *,
     quick: bool = False,
     as_child: bool = False,
+    profile: Path | None = None,
+    profile_burst: str = "discord",
 ) -> int:
     names = [only] if only else list(SECTIONS)
     failed = 0
@@ -1131,7 +1256,7 @@ async def run(
         else:
             EXPERIMENTS[name]()
     with tempfile.TemporaryDirectory(prefix="mathbot-bench-") as tmp:
-        ctx = Context(sizes, Path(tmp))
+        ctx = Context(sizes, Path(tmp), profile=profile, profile_burst=profile_burst)
         for name in names:
             section_started = time.perf_counter()
             if not as_child:
@@ -1167,6 +1292,15 @@ def main() -> None:
         choices=sorted(EXPERIMENTS),
         help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
     )
+    parser.add_argument(
+        "--profile", type=Path, help="cProfile one concurrency burst into this file"
+    )
+    parser.add_argument(
+        "--profile-burst",
+        choices=("discord", "core", "baseline"),
+        default="discord",
+        help="which burst --profile records (default: the one through Discord)",
+    )
     parser.add_argument("--as-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if str(REPO_ROOT) not in sys.path:
@@ -1174,7 +1308,15 @@ def main() -> None:
     os.chdir(REPO_ROOT)
     sizes = QUICK if args.quick else Sizes()
     failed = asyncio.run(
-        run(sizes, args.only, args.experiment, quick=args.quick, as_child=args.as_child)
+        run(
+            sizes,
+            args.only,
+            args.experiment,
+            quick=args.quick,
+            as_child=args.as_child,
+            profile=args.profile,
+            profile_burst=args.profile_burst,
+        )
     )
     if args.as_child:
         sys.exit(min(failed, 99))

@@ -44,16 +44,6 @@ You are mathbot, a concise math assistant in a Discord chat.
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
 
 
-def build_client(settings: Settings) -> AsyncOpenAI:
-    """An OpenAI-compatible client; retries are left to the SDK's runner (see `run_config`)."""
-    return AsyncOpenAI(
-        api_key=settings.llm_api_key,
-        base_url=settings.llm_base_url,
-        timeout=settings.llm_timeout,
-        max_retries=0,
-    )
-
-
 class ChatCompletionsModel(OpenAIChatCompletionsModel):
     """The SDK's Chat Completions model, tolerant of tool calls that arrive without an id.
 

@@ -23,12 +23,13 @@ from agents.models.interface import Model
 from openai import AsyncOpenAI
 
 from .access import Requester
-from .agent import build_agent, build_client, build_model, run_config
+from .agent import build_agent, build_model, run_config
 from .calculator import Calculator, calculate_tool
 from .config import Settings
 from .errors import UserFacingError
 from .failures import EMPTY, FailureExplainer
 from .guard import Guard
+from .llm_client import build_client
 from .memory import SessionStore, TurnSession
 from .plotting import Plotter, plot_tool
 from .stores import open_store

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import aiohttp
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
@@ -43,10 +44,10 @@ class FailureExplainer:
         if isinstance(exc, StoreUnavailable):
             log.warning("memory store unavailable: %s", exc)
             return UserFacingError(NO_MEMORY)
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError) and not _connection_failed(exc):
             log.warning("model call timed out")
             return UserFacingError(TIMED_OUT)
-        if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one too
             log.warning("model endpoint unreachable: %s", exc)
             return UserFacingError(UNREACHABLE)
         if isinstance(exc, openai.RateLimitError):
@@ -86,3 +87,18 @@ class FailureExplainer:
             "and LLM_BASE_URL: every answer will fail until it is fixed.",
             exc.status_code,
         )
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """Whether a "timeout" is really a refused or dropped connection.
+
+    The openai client's aiohttp transport (its vendored `httpx_aiohttp`) maps every
+    `aiohttp.ClientConnectionError` to `ConnectTimeout`, so a refused connection or a server
+    that hangs up surfaces as `APITimeoutError`; the aiohttp error it chains tells which.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False

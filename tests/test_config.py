@@ -120,8 +120,9 @@ def test_tracing_is_off_unless_a_tracing_key_is_set() -> None:
     assert run_config(traced).tracing_disabled is False
 
 
-def test_model_retries_are_the_sdks() -> None:
-    from bot.agent import build_client, run_config
+async def test_model_retries_are_the_sdks() -> None:
+    from bot.agent import run_config
+    from bot.llm_client import build_client
 
     settings = load_settings(
         {**BASE, "LLM_MAX_RETRIES": "3", "LLM_TIMEOUT": "30"}, dotenv_path=None
@@ -129,4 +130,7 @@ def test_model_retries_are_the_sdks() -> None:
     retry = run_config(settings).model_settings.retry
     assert retry is not None and retry.max_retries == 3 and retry.policy is not None
     client = build_client(settings)
-    assert client.max_retries == 0 and client.timeout == 30.0  # one retry layer: the SDK's
+    try:
+        assert client.max_retries == 0 and client.timeout == 30.0  # one retry layer: the SDK's
+    finally:
+        await client.close()

@@ -152,8 +152,16 @@ async def test_sigkill_mid_burst_keeps_answered_turns_and_no_half_turn(
                 def answered() -> int:
                     return sum(len(discord.messages(FIRST_DM + i)) for i in range(USERS))
 
+                def a_turn_is_stored() -> bool:  # streamed drafts show before their turn is
+                    probe = user_session_id(PROBE_USER)
+                    return any(
+                        whole_turns(items) for sid, items in sessions_in(db).items() if sid != probe
+                    )
+
                 await discord.wait_until(
-                    lambda: answered() >= KILL_AFTER, timeout=20, what=f"{KILL_AFTER} answers"
+                    lambda: answered() >= KILL_AFTER and a_turn_is_stored(),
+                    timeout=20,
+                    what=f"{KILL_AFTER} answers and a stored turn",
                 )
                 in_flight = llm.in_flight
                 first.kill()
@@ -183,7 +191,7 @@ async def test_sigkill_mid_burst_keeps_answered_turns_and_no_half_turn(
             # 3. Restarted on the same file: it answers, with each user's stored history.
             # (streamed drafts show early, so a kill may come before any user's 2nd turn is stored)
             done = max(range(USERS), key=lambda i: len(stored[i]))
-            lost = next(i for i in range(USERS) if len(stored[i]) < len(stored[done]))
+            lost = min((i for i in range(USERS) if i != done), key=lambda i: len(stored[i]))
             assert stored[done], "no turn was stored before the kill"
             identified = discord.identify_count
             second = BotProcess(
