@@ -13,7 +13,7 @@ draft may be posted first; the answer counts once a post or edit shows all of it
     .venv/bin/python bench/bench_bot.py            # everything (~3 min on 2 cores)
     .venv/bin/python bench/bench_bot.py --quick    # smaller and faster (~40 s)
     .venv/bin/python bench/bench_bot.py --only concurrency
-    .venv/bin/python bench/bench_bot.py --only concurrency --experiment gc-freeze
+    .venv/bin/python bench/bench_bot.py --only concurrency --experiment first-draft-delay
 
 Sections: overhead, concurrency, bounded, stores, memory (core) and memory-discord; the two
 memory sections run in fresh processes. Each prints its figures and a ✓ or ✗ per goal.
@@ -1162,25 +1162,7 @@ def experiment_first_draft_delay() -> str:
     return "bot.discord_app.live.LiveReply: first draft only after STREAM_EDIT_INTERVAL / 2"
 
 
-def experiment_gc_freeze() -> str:
-    """Once the assistant has started (all modules imported, clients built), move every live
-    object to the collector's permanent generation (`gc.freeze()`), so that later full
-    collections walk only what the bot allocates while serving."""
-    from bot.assistant import Assistant
-
-    original = Assistant.start
-
-    async def start(self: Any) -> None:
-        await original(self)
-        gc.collect()
-        gc.freeze()
-
-    Assistant.start = start  # type: ignore[method-assign]
-    return "gc.freeze() after Assistant.start"
-
-
 EXPERIMENTS: dict[str, Callable[[], str]] = {
-    "gc-freeze": experiment_gc_freeze,
     "first-draft-delay": experiment_first_draft_delay,
 }
 
