@@ -10,14 +10,15 @@ Latency is measured by the fake Discord: from the instant it has sent the gatewa
 the instant the request that puts the whole answer on Discord arrives (with STREAMING on, a
 draft may be posted first; the answer counts once a post or edit shows all of it).
 
-    .venv/bin/python bench/bench_bot.py            # everything (~3 min on 2 cores)
+    .venv/bin/python bench/bench_bot.py            # everything (~9 min on 2 cores)
     .venv/bin/python bench/bench_bot.py --quick    # smaller and faster (~40 s)
     .venv/bin/python bench/bench_bot.py --only concurrency
     .venv/bin/python bench/bench_bot.py --only concurrency --experiment first-draft-delay
 
 Sections: overhead, concurrency, bounded, stores, memory (core) and memory-discord; the two
 memory sections run in fresh processes. Each prints its figures and a ✓ or ✗ per goal.
-`--experiment` monkeypatches a candidate change to bot/ for that run only (see EXPERIMENTS).
+`--experiment` monkeypatches a candidate change to bot/ for that run only (see EXPERIMENTS);
+`--profile FILE` writes a cProfile of one concurrency burst (`--profile-burst`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Sizes:
     store_concurrency: int = 50
     store_turns_each: int = 5
     memory_points: tuple[int, ...] = (100, 4_000, 10_000)
-    memory_discord_points: tuple[int, ...] = (100, 1_000, 3_500)
+    memory_discord_points: tuple[int, ...] = (100, 3_000, 7_000)
     memory_batch: int = 50
     memory_verdict: bool = True  # False: too few users for the caches to settle
 
@@ -945,7 +946,7 @@ class Growth:
 def memory_table(report: Report, readings: dict[int, Reading], extra: dict[int, str]) -> Growth:
     points = sorted(readings)
     header = ["point", "VmRSS MiB", "live Python objects"]
-    header += ["rate-limit buckets held"] if extra else []
+    header += ["rate-limit buckets held, most"] if extra else []
     report.table(
         header,
         [
@@ -1080,7 +1081,9 @@ async def bench_memory_discord(ctx: Context) -> Report:
     report = Report(
         f"5b. Memory: serving {points[0]:,} ... {points[-1]:,} distinct users (through Discord DMs)"
     )
-    buckets: list[int] = []
+    buckets: list[int] = []  # at each reading: the most held at once since the previous one
+    peak = [0]
+    per_batch: list[int] = []  # held after each batch, before idle ones are dropped
     started = time.perf_counter()
     async with bot_world(ctx, ctx.fresh_db("memory")) as world:
         fakes = world.fakes
@@ -1093,11 +1096,16 @@ async def bench_memory_discord(ctx: Context) -> Report:
             await fakes.dm(messages)
             expect = [(channel, echo(text)) for _u, channel, text in messages]
             shown = await fakes.wait_answers(expect, since, timeout=60.0)
+            await handlers_done(30.0)  # streamed answers' last edits, turns finishing
+            held = expire_ratelimits(world.bot.http)  # as if each batch came 5 minutes apart
+            peak[0] = max(peak[0], held)
+            per_batch.append(held)
             return sum(got != want for (_c, _t, got), (_c, want) in zip(shown, expect, strict=True))
 
         async def settle() -> None:
-            await handlers_done(30.0)  # streamed answers' last edits, turns finishing
-            buckets.append(expire_ratelimits(world.bot.http))
+            await handlers_done(30.0)
+            buckets.append(peak[0])
+            peak[0] = 0
 
         readings, failed = await serve_users(ask, points, sizes.memory_batch, settle)
         busy = world.assistant.busy_sessions
@@ -1105,13 +1113,13 @@ async def bench_memory_discord(ctx: Context) -> Report:
     elapsed = time.perf_counter() - started
     held = dict(zip(points, buckets, strict=True))
     report.note(
-        f"{sizes.memory_batch} new users at a time, one DM each; before each reading: "
-        "gc.collect(), and discord.py's idle rate-limit buckets dropped as it does after 5 "
-        "minutes"
+        f"{sizes.memory_batch} new users at a time, one DM each; after each batch, discord.py "
+        "drops its idle rate-limit buckets as it does after 5 idle minutes (it starts once it "
+        "holds 256); gc.collect() before each reading"
     )
     growth = memory_table(report, readings, {p: f"{held[p]:,}" for p in points})
     mid, last = points[-2], points[-1]
-    per_user = held[last] / (last - mid)  # all made since the previous reading dropped them
+    per_user = per_batch[0] / sizes.memory_batch  # the first batch: none dropped yet
     report.note(
         f"rate-limit buckets: discord.py keeps one per route and channel ({per_user:.1f} per "
         f"DM user: typing, send, edit), {bucket_bytes:,.0f} B / {bucket_blocks:.1f} objects "
@@ -1162,7 +1170,17 @@ def experiment_first_draft_delay() -> str:
     return "bot.discord_app.live.LiveReply: first draft only after STREAM_EDIT_INTERVAL / 2"
 
 
+def experiment_no_gc_freeze() -> str:
+    """The start-up heap is left in the collector's generations (as before
+    `bot.process.freeze_startup_heap`)."""
+    import bot.process
+
+    bot.process.freeze_startup_heap = lambda: 0  # type: ignore[assignment]
+    return "bot.process.freeze_startup_heap: not called"
+
+
 EXPERIMENTS: dict[str, Callable[[], str]] = {
+    "no-gc-freeze": experiment_no_gc_freeze,
     "first-draft-delay": experiment_first_draft_delay,
 }
 
