@@ -341,14 +341,14 @@ async def running_bot(
     """The real bot (build_bot + Assistant with its default SQLite store), connected."""
     from bot.assistant import Assistant
     from bot.discord_app.client import build_bot, point_discord_at
-    from bot.process import freeze_startup_heap
+    from bot.process import tune_garbage_collector
     from tests.fakes.discord_server import running_client
 
     point_discord_at(fakes.api_base, fakes.gateway_url)
     async with contextlib.AsyncExitStack() as stack:
         assistant = Assistant(settings, **await shared_parts(stack))
         bot = build_bot(settings, assistant, guild_ready_timeout=0.01)
-        freeze_startup_heap()  # as `python -m bot` does before it serves
+        tune_garbage_collector()  # as `python -m bot` does before it serves
         await stack.enter_async_context(
             running_client(bot, token=settings.discord_token, timeout=30.0)
         )

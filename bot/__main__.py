@@ -16,7 +16,7 @@ from .chat import run_chat
 from .config import ConfigError, Settings, load_settings
 from .discord_app.client import build_bot, point_discord_at
 from .logs import setup_logging
-from .process import freeze_startup_heap
+from .process import tune_garbage_collector
 
 log = logging.getLogger("bot")
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # e.g. SESSION_DB names a server whose extra isn't installed
         print(f"mathbot: {exc}", file=sys.stderr)
         return 2
-    freeze_startup_heap()
+    tune_garbage_collector()
     try:
         if chatting:
             return asyncio.run(run_chat(assistant, args.user))

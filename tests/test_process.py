@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import bot.__main__ as entry
-from bot.process import freeze_startup_heap
+from bot.process import tune_garbage_collector
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_objects_alive_at_start_up_leave_the_collectors_generations(unfrozen: No
     startup = [[n] for n in range(5_000)]  # tracked containers, like modules' objects
     before = sum(gc.get_count())
 
-    frozen = freeze_startup_heap()
+    frozen = tune_garbage_collector()
 
     assert frozen == gc.get_freeze_count() >= len(startup)
     assert sum(gc.get_count()) <= before
