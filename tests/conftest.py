@@ -77,6 +77,7 @@ async def world(
     try:
         yield world
     finally:
+        await llm.close()  # a request left hanging fails now, not after the bot's LLM_TIMEOUT
         await world.stop_bot()
         await discord.close()
         assert not discord.unknown_requests, discord.unknown_requests
