@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from bot.workers import (
     PoolClosed,
@@ -254,7 +254,7 @@ def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> N
     """
     if base_log2 <= 0 or exponent == 0:
         return
-    times = math.ceil(abs(exponent))
+    times = cast(int, math.ceil(abs(exponent)))  # Fraction.__ceil__ gives an int
     if times.bit_length() > 64:
         raise _too_large(base_log2 * 2.0**64, limits, "the power")
     check_bits(base_log2 * times, limits, "the power")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from agents import SQLiteSession, TResponseInputItem
 from agents.memory import Session, SessionSettings
@@ -136,7 +136,7 @@ class TurnSession:
 
 def question_text(item: TResponseInputItem) -> str:
     """The text a user message carries (its text parts, joined)."""
-    content = dict(item).get("content")  # type: ignore[arg-type]
+    content: Any = dict(item).get("content")  # type: ignore[arg-type]
     if isinstance(content, str):
         return content
     parts = [p.get("text", "") for p in content or () if isinstance(p, dict)]

@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from bot.calculator import CalculatorError, parse_expression
 from bot.calculator_worker import build_expression  # the calculator's sandboxed builder
@@ -638,7 +639,9 @@ class _Plot:
             layout="constrained",
         )
         FigureCanvasAgg(fig)
-        fig.get_layout_engine().set(w_pad=0.12, h_pad=0.1)
+        engine = fig.get_layout_engine()
+        assert isinstance(engine, ConstrainedLayoutEngine)
+        engine.set(w_pad=0.12, h_pad=0.1)
         ax = fig.add_subplot()
         self._style(ax)
         auto = self._y_range()

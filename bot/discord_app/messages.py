@@ -7,6 +7,7 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -19,6 +20,9 @@ from ..uploads import Upload, check_size, kind_of
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
+
+if TYPE_CHECKING:
+    from discord.abc import MessageableChannel
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +141,7 @@ class MessageFlow:
 
     async def _destination(
         self, message: discord.Message, question: str
-    ) -> tuple[discord.abc.Messageable, discord.Message | None]:
+    ) -> tuple[MessageableChannel, discord.Message | None]:
         """Where the answer goes, and the message to reply to when it is not in a thread."""
         channel = message.channel
         if message.guild is None or isinstance(channel, discord.Thread):

@@ -111,11 +111,12 @@ async def show_in_place(
     for index, piece in enumerate(pieces):
         if index < len(sent):
             message = sent[index]
-            await retried(
-                lambda m=message, p=piece: m.edit(
-                    content=p.text, attachments=p.files(), allowed_mentions=NO_PINGS
-                )
-            )
+
+            def edit(m: discord.Message = message, p: Piece = piece) -> Awaitable[discord.Message]:
+                # fresh files on every attempt: an upload consumes them
+                return m.edit(content=p.text, attachments=p.files(), allowed_mentions=NO_PINGS)
+
+            await retried(edit)
             shown.append(message)
         else:
             first = not shown
