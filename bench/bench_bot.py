@@ -999,6 +999,19 @@ RSS_LIMIT = 512  # B/user
 BLOCKS_LIMIT = 0.5  # live objects/user
 
 
+def memory_notes(
+    report: Report, sizes: Sizes, busy: int, failed: int, served: int, elapsed: float
+) -> bool:
+    """The notes both memory sections end with; False on a quick run (no verdict then)."""
+    report.note(f"sessions still tracked by the turn queue afterwards: {busy}")
+    if failed:
+        report.note(f"{failed} of {served:,} questions got no answer from the model")
+    report.note(f"({served:,} turns served in {elapsed:.0f} s)")
+    if not sizes.memory_verdict:
+        report.note("quick run: too few users for a verdict on memory (run without --quick)")
+    return sizes.memory_verdict
+
+
 async def bench_memory(ctx: Context) -> Report:
     """Users served through the core (`Assistant.ask`) against the fake model."""
     from bench._world import Fakes, shared_parts
@@ -1040,12 +1053,7 @@ async def bench_memory(ctx: Context) -> Report:
         "loopback HTTP; gc.collect() before each reading"
     )
     growth = memory_table(report, readings, {})
-    report.note(f"sessions still tracked by the turn queue afterwards: {busy}")
-    if failed:
-        report.note(f"{failed} of {points[-1]:,} questions got no answer from the model")
-    report.note(f"({points[-1]:,} turns served in {elapsed:.0f} s)")
-    if not sizes.memory_verdict:
-        report.note("quick run: too few users for a verdict on memory (run without --quick)")
+    if not memory_notes(report, sizes, busy, failed, points[-1], elapsed):
         return report
     report.goal(
         f"no per-user growth over {points[-2]:,} -> {points[-1]:,} users (RSS < {RSS_LIMIT} "
@@ -1144,12 +1152,7 @@ async def bench_memory_discord(ctx: Context) -> Report:
         f"DM user: typing, send, edit), {bucket_bytes:,.0f} B / {bucket_blocks:.1f} objects "
         f"each, i.e. {per_user * bucket_bytes:,.0f} B per user active in the last 5 minutes"
     )
-    report.note(f"sessions still tracked by the turn queue afterwards: {busy}")
-    if failed:
-        report.note(f"{failed} of {last:,} questions got no answer from the model")
-    report.note(f"({last:,} turns served in {elapsed:.0f} s)")
-    if not sizes.memory_verdict:
-        report.note("quick run: too few users for a verdict on memory (run without --quick)")
+    if not memory_notes(report, sizes, busy, failed, last, elapsed):
         return report
     report.goal(
         f"nothing kept per user beyond bounded caches (live objects < {BLOCKS_LIMIT}/user: "
