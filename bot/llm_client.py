@@ -39,7 +39,7 @@ class LeanCompletions(AsyncCompletions):
     walk of the TypedDict annotations that costs ~1,400 calls for a 20-turn history and was
     the largest single cost per question under load. For these two fields the walk changes
     nothing (the request types declare no aliases or formats; the Agents SDK already hands
-    over plain JSON dicts), so the bytes sent are the same: `tests/test_llm_client.py` checks
+    over plain JSON dicts), so the JSON sent is the same: `tests/test_llm_client.py` checks
     it against the stock client. `extra_body` is the client's documented way to add JSON
     properties; everything else (model, stream, options, headers) takes the normal path.
     """

@@ -640,8 +640,8 @@ class _Plot:
         )
         FigureCanvasAgg(fig)
         engine = fig.get_layout_engine()
-        assert isinstance(engine, ConstrainedLayoutEngine)
-        engine.set(w_pad=0.12, h_pad=0.1)
+        if isinstance(engine, ConstrainedLayoutEngine):  # it is: layout="constrained"
+            engine.set(w_pad=0.12, h_pad=0.1)
         ax = fig.add_subplot()
         self._style(ax)
         auto = self._y_range()
