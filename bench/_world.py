@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import discord
 
-    from bot.assistant import Assistant
-    from bot.config import Settings
+    from bot.config.settings import Settings
+    from bot.core.assistant import Assistant
 
 _THIS_FILE = Path(__file__).resolve()
 REPO_ROOT = _THIS_FILE.parents[1]
@@ -339,7 +339,7 @@ async def running_bot(
     fakes: Fakes, settings: Settings
 ) -> AsyncIterator[tuple[discord.Client, Assistant]]:
     """The real bot (build_bot + Assistant with its default SQLite store), connected."""
-    from bot.assistant import Assistant
+    from bot.core.assistant import Assistant
     from bot.discord_app.client import build_bot, point_discord_at
     from bot.process import tune_garbage_collector
     from tests.fakes.discord_server import running_client
@@ -375,11 +375,11 @@ async def shared_parts(stack: contextlib.AsyncExitStack) -> dict[str, Any]:
     calls the tool (the fake model never does), so no worker processes are started per bot."""
     import inspect
 
-    from bot.assistant import Assistant
+    from bot.core.assistant import Assistant
 
     if "calculator" not in inspect.signature(Assistant).parameters:
         return {}
-    from bot.calculator import Calculator
+    from bot.tools.calculator.language import Calculator
 
     calculator = Calculator()
     stack.push_async_callback(calculator.close)

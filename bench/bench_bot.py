@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench._world import Fakes
-    from bot.config import Settings
-    from bot.memory import SessionStore
+    from bot.config.settings import Settings
+    from bot.memory.session import SessionStore
 
 THIS_FILE = Path(__file__).resolve()
 REPO_ROOT = THIS_FILE.parents[1]
@@ -227,7 +227,7 @@ def prefill_sqlite(path: Path, users: int, turns: int) -> None:
     writes (json.dumps of each item), interleaved across users as real traffic would be."""
     from agents import SQLiteSession
 
-    from bot.memory import user_session_id
+    from bot.memory.session import user_session_id
 
     SQLiteSession("mathbot:startup", str(path)).close()  # the SDK's own schema
     session_ids = [user_session_id(USER_BASE + u) for u in range(users)]
@@ -267,7 +267,7 @@ OPEN_CONTROLS = {
 
 def bench_settings(fakes: Fakes, session_db: Path | str, env: dict[str, str]) -> Settings:
     """Settings as the bot reads them (`load_settings` over an environment, no .env file)."""
-    from bot.config import load_settings
+    from bot.config.settings import load_settings
 
     environ = {
         "DISCORD_TOKEN": "bench.discord.token",
@@ -289,7 +289,7 @@ def bench_settings(fakes: Fakes, session_db: Path | str, env: dict[str, str]) ->
 class World:
     fakes: Fakes
     bot: Any  # discord.Client
-    assistant: Any  # bot.assistant.Assistant
+    assistant: Any  # bot.core.assistant.Assistant
     settings: Settings
 
 
@@ -405,7 +405,7 @@ class Route:
 async def bench_overhead(ctx: Context) -> Report:
     from agents import RunConfig, Runner, SQLiteSession
 
-    from bot.memory import user_session_id
+    from bot.memory.session import user_session_id
 
     sizes = ctx.sizes
     report = Report("1. Overhead: Discord event -> reply at the fake, vs bare Runner.run")
@@ -639,7 +639,7 @@ async def direct_burst(ctx: Context, n: int, first: int, how: str) -> Burst:
     from agents import RunConfig, Runner, SQLiteSession
 
     from bot.errors import UserFacingError
-    from bot.memory import user_session_id
+    from bot.memory.session import user_session_id
 
     sizes = ctx.sizes
     path = await ctx.prefilled()
@@ -777,7 +777,7 @@ async def bench_bounded(ctx: Context) -> Report:
 async def store_turn(store: SessionStore, session_id: str, n: int) -> float:
     """The bot's store operations for one turn, timed: the turn lock, opening the session,
     reading the bounded history, committing the turn's two items in one write, closing."""
-    from bot.memory import TurnSession
+    from bot.memory.session import TurnSession
 
     question, answer = turn_texts(n, n)
     started = time.perf_counter()
@@ -834,7 +834,7 @@ async def measure_store(store: SessionStore, sizes: Sizes, tag: str) -> list[str
 
 @contextlib.asynccontextmanager
 async def sqlite_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot.memory import SQLiteStore
+    from bot.memory.session import SQLiteStore
 
     store = SQLiteStore(str(ctx.fresh_db("store")))
     await store.start()
@@ -846,7 +846,7 @@ async def sqlite_store(ctx: Context) -> AsyncIterator[SessionStore]:
 
 @contextlib.asynccontextmanager
 async def postgres_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot import stores
+    from bot.memory import stores
 
     tag = uuid.uuid4().hex[:10]
     sessions, messages = f"bench_{tag}_sessions", f"bench_{tag}_messages"
@@ -869,7 +869,7 @@ async def postgres_store(ctx: Context) -> AsyncIterator[SessionStore]:
 
 @contextlib.asynccontextmanager
 async def redis_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot import stores
+    from bot.memory import stores
 
     tag = uuid.uuid4().hex[:10]
     prefix = f"mathbot-bench-{tag}"
@@ -1015,9 +1015,9 @@ def memory_notes(
 async def bench_memory(ctx: Context) -> Report:
     """Users served through the core (`Assistant.ask`) against the fake model."""
     from bench._world import Fakes, shared_parts
-    from bot.assistant import Assistant
+    from bot.core.assistant import Assistant
     from bot.errors import UserFacingError
-    from bot.memory import user_session_id
+    from bot.memory.session import user_session_id
 
     sizes = ctx.sizes
     points = sizes.memory_points

@@ -11,12 +11,12 @@ import sys
 
 import discord
 
-from .assistant import Assistant
-from .chat import run_chat
-from .config import ConfigError, Settings, load_settings
+from .config.settings import ConfigError, Settings, load_settings
+from .core.assistant import Assistant
 from .discord_app.client import build_bot, point_discord_at
 from .logs import setup_logging
 from .process import tune_garbage_collector
+from .terminal import run_chat
 
 log = logging.getLogger("bot")
 

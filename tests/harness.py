@@ -10,11 +10,11 @@ from typing import Any
 
 import discord
 
-from bot.assistant import Assistant
-from bot.calculator import Calculator
-from bot.config import Settings
+from bot.config.settings import Settings
+from bot.core.assistant import Assistant
 from bot.discord_app.client import build_bot
-from bot.plotting import Plotter
+from bot.tools.calculator.language import Calculator
+from bot.tools.plotting.request import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 

@@ -9,8 +9,8 @@ import discord
 import yarl
 from discord import app_commands
 
-from ..assistant import Assistant
-from ..config import Settings
+from ..config.settings import Settings
+from ..core.assistant import Assistant
 from .commands import MathCommands, on_command_error, sync_if_changed
 from .inflight import InFlight
 from .messages import MessageFlow

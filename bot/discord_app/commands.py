@@ -9,12 +9,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from ..assistant import MAX_QUESTION_CHARS, Assistant
-from ..config import SessionScope
+from ..config.settings import SessionScope
+from ..core.assistant import MAX_QUESTION_CHARS, Assistant
+from ..core.failures import GENERIC
 from ..errors import UserFacingError
-from ..failures import GENERIC
-from ..memory import channel_session_id, user_session_id
-from ..transcript import EXPORT_FORMAT, describe, export_json
+from ..memory.session import channel_session_id, user_session_id
+from ..memory.transcript import EXPORT_FORMAT, describe, export_json
 from .inflight import InFlight
 from .messages import outcome
 from .replies import NO_PINGS, send_followups

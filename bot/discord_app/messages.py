@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from ..assistant import Answer, Assistant, Question, TextListener
-from ..config import Settings
+from ..config.settings import Settings
+from ..core.assistant import Answer, Assistant, Question, TextListener
+from ..core.failures import GENERIC
 from ..errors import UserFacingError
-from ..failures import GENERIC
-from ..memory import channel_session_id, user_session_id
-from ..uploads import Upload, check_size, kind_of
+from ..memory.session import channel_session_id, user_session_id
+from ..render.uploads import Upload, check_size, kind_of
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import discord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ..assistant import Answer
-from ..mathtext import prepare_answer
-from ..splitting import split_message
+from ..core.assistant import Answer
+from ..render.mathtext import prepare_answer
+from ..render.splitting import split_message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from ..access import Requester
+from ..limits.access import Requester
 
 
 def from_message(message: discord.Message) -> Requester:

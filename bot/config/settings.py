@@ -1,0 +1,203 @@
+"""Settings: read from the environment (or `.env`) and validated once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from ..errors import ConfigError
+from .controls import Controls, parse_controls
+from .envparse import read_bool, read_choice, read_int
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+
+SessionScope = Literal["user", "channel"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything mathbot can be configured with. Secrets are kept out of `repr`."""
+
+    discord_token: str = field(repr=False)
+    llm_api_key: str = field(repr=False)
+    llm_base_url: str = GEMINI_BASE_URL
+    llm_model: str = DEFAULT_MODEL
+    session_db: str = field(default="maths_db.db", repr=False)  # a URL may hold a password
+    usage_db: str | None = None  # default: see `usage_path`
+    session_scope: SessionScope = "user"
+    history_turns: int = 20
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 2
+    tracing_api_key: str | None = field(default=None, repr=False)
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    discord_gateway_url: str | None = None
+    log_level: str | None = None  # None: INFO for the bot, WARNING in the terminal chat
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    controls: Controls = field(default_factory=Controls)
+    streaming: bool = True
+    stream_edit_interval: float = 1.0
+    llm_images: bool = True
+
+    @property
+    def usage_path(self) -> str:
+        """Token usage lives in the memory file, or in a local file when memory is on a server."""
+        if self.usage_db:
+            return self.usage_db
+        return "mathbot_usage.db" if "://" in self.session_db else self.session_db
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.tracing_api_key is not None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never reach a log line or a reply."""
+        password = urlsplit(self.session_db).password if "://" in self.session_db else None
+        found = (self.discord_token, self.llm_api_key, self.tracing_api_key, password)
+        return tuple(s for s in found if s)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: str | Path | None = ".env",
+    require_discord: bool = True,
+) -> Settings:
+    """Build `Settings` from `.env` overlaid by the real environment (the environment wins).
+
+    `require_discord=False` is for the terminal chat, which needs no Discord token.
+    Raises `ConfigError` with a one-line, fixable message.
+    """
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    env = {k: v.strip() for k, v in values.items()}
+
+    token = env.get("DISCORD_TOKEN", "")
+    if require_discord:
+        if not token:
+            raise ConfigError(
+                "DISCORD_TOKEN is missing: put your bot token in .env or the environment "
+                "(Developer Portal → your app → Bot → Reset Token); see .env.example"
+            )
+        if any(c.isspace() for c in token) or token.lower().startswith("bot "):
+            raise ConfigError(
+                "DISCORD_TOKEN is malformed: paste the bare token, "
+                "without spaces or a 'Bot ' prefix"
+            )
+
+    api_key = env.get("LLM_API_KEY") or env.get("GOOGLE_API_KEY") or ""
+    if not api_key:
+        raise ConfigError(
+            "GOOGLE_API_KEY is missing: set it to your Gemini API key (or set LLM_API_KEY for "
+            "another OpenAI-compatible provider); see .env.example"
+        )
+
+    shard_count, shard_ids = _shards(env)
+    return Settings(
+        discord_token=token,
+        llm_api_key=api_key,
+        llm_base_url=_url(env, "LLM_BASE_URL", GEMINI_BASE_URL),
+        llm_model=env.get("LLM_MODEL") or DEFAULT_MODEL,
+        session_db=_session_db(env),
+        usage_db=env.get("USAGE_DB") or None,
+        session_scope=cast(
+            SessionScope, read_choice(env, "SESSION_SCOPE", "user", ("user", "channel"))
+        ),
+        history_turns=read_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
+        llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
+        llm_max_retries=read_int(env, "LLM_MAX_RETRIES", 2, low=0, high=10),
+        tracing_api_key=env.get("TRACING_API_KEY") or None,
+        discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
+        discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
+        log_level=_log_level(env),
+        controls=parse_controls(env),
+        streaming=read_bool(env, "STREAMING", True),
+        stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
+        llm_images=read_bool(env, "LLM_IMAGES", True),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+    )
+
+
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
+    """SHARD_COUNT alone runs every shard here; with SHARD_IDS, only those."""
+    raw_ids = env.get("SHARD_IDS")
+    if not env.get("SHARD_COUNT"):
+        if raw_ids:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT: set the total number of shards too")
+        return None, None
+    count = read_int(env, "SHARD_COUNT", 1, low=1, high=100_000)
+    if not raw_ids:
+        return count, None
+    try:
+        ids = tuple(sorted({int(part) for part in raw_ids.replace(",", " ").split()}))
+    except ValueError:
+        raise ConfigError(f"SHARD_IDS must be shard numbers like 0,1 — not {raw_ids!r}") from None
+    if not ids or any(not 0 <= i < count for i in ids):
+        raise ConfigError(f"SHARD_IDS must be numbers from 0 to {count - 1}, not {raw_ids!r}")
+    return count, ids
+
+
+_STORE_SCHEMES = {"postgresql+asyncpg", "postgresql", "postgres", "redis", "rediss"}
+
+
+def _session_db(env: Mapping[str, str]) -> str:
+    """A SQLite file path, or the URL of a PostgreSQL or Redis server."""
+    value = env.get("SESSION_DB") or "maths_db.db"
+    if "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in _STORE_SCHEMES:
+            raise ConfigError(
+                "SESSION_DB must be a file path, a postgresql+asyncpg:// URL or a redis:// URL, "
+                f"not a {scheme}:// URL"
+            )
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} seconds, not {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    return _optional_url(env, name, ("http", "https")) or default
+
+
+def _optional_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.netloc:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{name} must be a URL starting with {wanted}, not {raw!r}")
+    return raw
+
+
+def _log_level(env: Mapping[str, str]) -> str | None:
+    value = (env.get("LOG_LEVEL") or "").upper()
+    if not value:
+        return None
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return value

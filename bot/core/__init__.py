@@ -1,0 +1,1 @@
+"""The core: the assistant, its agent and model client. Knows nothing of Discord."""

@@ -1,0 +1,1 @@
+"""Conversation memory: session keys, whole turns, history, the session stores."""

@@ -1,0 +1,1 @@
+"""Answer text for Discord: math as Unicode and images, splitting, uploads."""

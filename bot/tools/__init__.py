@@ -1,0 +1,1 @@
+"""The agent's sandboxed tools and the killable worker pool they run in."""

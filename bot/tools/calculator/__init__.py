@@ -1,0 +1,1 @@
+"""The `calculate` tool: exact math with SymPy in killable workers."""

@@ -1,0 +1,1128 @@
+"""The agent's exact-math tool: a sandboxed SymPy calculator run in killable worker processes."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, NamedTuple, cast
+
+from ..workers import (
+    PoolClosed,
+    PoolStopping,
+    PoolUnavailable,
+    WorkerBusy,
+    WorkerCrashed,
+    WorkerError,
+    WorkerFailed,
+    WorkerPool,
+    WorkerTimeout,
+)
+
+if TYPE_CHECKING:
+    from agents import FunctionTool
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FUNCTIONS",
+    "Calculator",
+    "CalculatorError",
+    "FunctionSpec",
+    "Limits",
+    "ParsedExpression",
+    "calculate_tool",
+    "parse_expression",
+    "prepare_expression",
+    "vet_expression",
+]
+
+_LOG2_10 = math.log2(10)
+
+
+class CalculatorError(Exception):
+    """A problem with an expression, worded so that the model can act on it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on the work one expression may ask for; every check uses these."""
+
+    max_length: int = 500
+    max_bracket_depth: int = 30
+    max_nodes: int = 1_000
+    max_ast_depth: int = 120
+    max_sequence: int = 100
+    max_int_bits: int = 131_072  # ~39,000 decimal digits
+    max_factorial: int = 10_000
+    max_precision: int = 1_000
+    max_matrix_dim: int = 10
+    max_matrix_power: int = 10_000
+    max_prime_index: int = 10_000_000
+    max_primepi: int = 10**10
+    max_derivative_order: int = 100
+    max_series_order: int = 30
+    max_output_chars: int = 2_000
+    max_latex_chars: int = 4_000
+
+    @property
+    def max_digits(self) -> int:
+        """The decimal digits an integer of ``max_int_bits`` bits has, roughly."""
+        return int(self.max_int_bits / _LOG2_10)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """What a whitelisted function accepts: its arity, keywords and direction-string slots."""
+
+    min_args: int
+    max_args: int | None
+    keywords: frozenset[str] = field(default_factory=frozenset)
+    string_args: frozenset[int] = field(default_factory=frozenset)
+
+
+def _spec(
+    min_args: int,
+    max_args: int | None = None,
+    keywords: tuple[str, ...] = (),
+    string_args: tuple[int, ...] = (),
+) -> FunctionSpec:
+    return FunctionSpec(min_args, max_args, frozenset(keywords), frozenset(string_args))
+
+
+_ONE = _spec(1, 1)
+TRIG_NAMES = (  # noqa: SIM905 (a word list reads better as text)
+    "sin cos tan cot sec csc asin acos atan acot asec acsc "
+    "sinh cosh tanh coth asinh acosh atanh acoth"
+).split()
+
+#: Every function the language knows, by the name the model writes.
+FUNCTIONS: dict[str, FunctionSpec] = {
+    **dict.fromkeys(TRIG_NAMES, _ONE),
+    "atan2": _spec(2, 2),
+    "sqrt": _ONE,
+    "cbrt": _ONE,
+    "root": _spec(2, 3),
+    "exp": _ONE,
+    "log": _spec(1, 2),
+    "ln": _spec(1, 2),
+    "log10": _ONE,
+    "log2": _ONE,
+    "abs": _ONE,
+    "Abs": _ONE,
+    "sign": _ONE,
+    "re": _ONE,
+    "im": _ONE,
+    "conjugate": _ONE,
+    "arg": _ONE,
+    "floor": _ONE,
+    "ceiling": _ONE,
+    "ceil": _ONE,
+    "frac": _ONE,
+    "round": _spec(1, 2),
+    "factorial": _ONE,
+    "binomial": _spec(2, 2),
+    "gamma": _ONE,
+    "fibonacci": _ONE,
+    "gcd": _spec(1),
+    "lcm": _spec(1),
+    "isprime": _ONE,
+    "factorint": _ONE,
+    "primefactors": _ONE,
+    "divisors": _ONE,
+    "prime": _ONE,
+    "nextprime": _ONE,
+    "prevprime": _ONE,
+    "primepi": _ONE,
+    "totient": _ONE,
+    "mod": _spec(2, 2),
+    "Mod": _spec(2, 2),
+    "Max": _spec(1),
+    "Min": _spec(1),
+    "max": _spec(1),
+    "min": _spec(1),
+    "Rational": _spec(1, 2),
+    "numer": _ONE,
+    "denom": _ONE,
+    "Eq": _spec(2, 2),
+    "Ne": _spec(2, 2),
+    "simplify": _ONE,
+    "expand": _ONE,
+    "factor": _spec(1, 2, ("modulus",)),
+    "cancel": _ONE,
+    "together": _ONE,
+    "apart": _spec(1, 2),
+    "collect": _spec(2, 2),
+    "trigsimp": _ONE,
+    "expand_trig": _ONE,
+    "solve": _spec(1),
+    "roots": _spec(1, 2),
+    "diff": _spec(1),
+    "integrate": _spec(1),
+    "limit": _spec(3, 4, ("dir",), (3,)),
+    "series": _spec(1, 4),
+    "summation": _spec(1),
+    "sum": _spec(1),
+    "product": _spec(1),
+    "Matrix": _spec(1, 3),
+    "det": _ONE,
+    "inverse": _ONE,
+    "inv": _ONE,
+    "transpose": _ONE,
+    "rank": _ONE,
+    "trace": _ONE,
+    "eigenvals": _ONE,
+    "rref": _ONE,
+    "eye": _spec(1, 2),
+    "zeros": _spec(1, 2),
+    "ones": _spec(1, 2),
+    "N": _spec(1, 2, ("n",)),
+    "evalf": _spec(1, 2, ("n",)),
+}
+
+#: Named constants (everything else that is a valid name becomes a symbol).
+CONSTANTS = frozenset(
+    {"pi", "E", "e", "I", "oo", "inf", "infinity", "EulerGamma", "GoldenRatio", "Catalan"}
+)
+_GREEK = frozenset(
+    (  # noqa: SIM905 (a word list reads better as text)
+        "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lamda "
+        "mu nu xi omicron rho sigma tau upsilon phi varphi chi psi omega "
+        "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+    ).split()
+)
+_SYMBOL_RE = re.compile(r"[A-Za-z](?:_?[0-9]{1,3})?")
+_DIRECTIONS = frozenset({"+", "-", "+-"})
+
+
+def is_symbol_name(name: str) -> bool:
+    """Whether ``name`` is a variable the language accepts (x, x1, x_1, theta, ...)."""
+    if name in CONSTANTS:
+        return False
+    return name in _GREEK or _SYMBOL_RE.fullmatch(name) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Limit checks shared by the in-process estimate and the worker's exact checks.
+# --------------------------------------------------------------------------------------------
+
+
+def _approx(n: float) -> str:
+    """A readable size for a possibly astronomically large non-negative number."""
+    if isinstance(n, float) and not math.isfinite(n):
+        return "an astronomical number of"
+    if n < 1e15:
+        return f"{n:,.0f}"
+    return f"about 10^{math.floor(math.log10(n))}"
+
+
+def _too_large(bits: float, limits: Limits, what: str = "the result") -> CalculatorError:
+    return CalculatorError(
+        f"expression too large: {what} would have {_approx(bits / _LOG2_10)} digits "
+        f"(limit {limits.max_digits:,})"
+    )
+
+
+def log2_size(numerator: int, denominator: int = 1) -> float:
+    """log2 of the larger of |numerator| and denominator (0 for 0 and ±1)."""
+    big = max(abs(numerator), abs(denominator))
+    return math.log2(big) if big > 1 else 0.0
+
+
+def check_bits(bits: float, limits: Limits, what: str = "the result") -> None:
+    """Refuse a number or coefficient of about ``bits`` bits if that exceeds the limit."""
+    if bits > limits.max_int_bits:
+        raise _too_large(bits, limits, what)
+
+
+def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> None:
+    """Refuse ``base ** exponent`` when the exact result would be too big to hold.
+
+    ``base_log2`` is log2 of the base's numerator or denominator (0 for 0, 1 and -1).
+    """
+    if base_log2 <= 0 or exponent == 0:
+        return
+    times = cast(int, math.ceil(abs(exponent)))  # Fraction.__ceil__ gives an int
+    if times.bit_length() > 64:
+        raise _too_large(base_log2 * 2.0**64, limits, "the power")
+    check_bits(base_log2 * times, limits, "the power")
+
+
+def check_factorial(n: int, limits: Limits) -> None:
+    """Refuse ``factorial(n)`` above the cap."""
+    if n > limits.max_factorial:
+        digits = math.lgamma(n + 1) / math.log(10) if n < 10**15 else float(n)
+        raise CalculatorError(
+            f"expression too large: factorial({_approx(n)}) would have {_approx(digits)} "
+            f"digits (factorial is limited to n <= {limits.max_factorial:,})"
+        )
+
+
+def check_binomial(n: int, k: int, limits: Limits) -> None:
+    """Refuse ``binomial(n, k)`` when its value would exceed the size limit."""
+    if not 0 <= k <= n:
+        return
+    m = min(k, n - k)
+    if m == 0:
+        return
+    if m.bit_length() > 64:
+        raise _too_large(2.0**64, limits, "the binomial coefficient")
+    if n < 10**15:
+        nats = math.lgamma(n + 1) - math.lgamma(m + 1) - math.lgamma(n - m + 1)
+        bits = nats / math.log(2)
+    else:
+        bits = m * math.log2(n) - math.lgamma(m + 1) / math.log(2)
+    check_bits(bits, limits, "the binomial coefficient")
+
+
+def check_precision(digits: int, limits: Limits) -> None:
+    """Refuse a requested precision outside 1..max_precision digits."""
+    if not 1 <= digits <= limits.max_precision:
+        raise CalculatorError(
+            f"precision must be between 1 and {limits.max_precision} digits, "
+            f"not {_approx(digits) if digits > 0 else digits}"
+        )
+
+
+def check_matrix_dims(rows: int, cols: int, limits: Limits) -> None:
+    """Refuse matrices bigger than max_matrix_dim in either direction."""
+    if rows < 0 or cols < 0:
+        raise CalculatorError("matrix dimensions must not be negative")
+    if rows > limits.max_matrix_dim or cols > limits.max_matrix_dim:
+        raise CalculatorError(
+            f"matrix too large: {_approx(rows)} x {_approx(cols)} "
+            f"(limit {limits.max_matrix_dim} x {limits.max_matrix_dim})"
+        )
+
+
+def check_int_cap(name: str, n: int, cap: int) -> None:
+    """Refuse an integer argument ``n`` of ``name`` above ``cap``."""
+    if n > cap:
+        raise CalculatorError(
+            f"expression too large: {name}({_approx(n)}) is over the limit of {cap:,}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Text to canonical source: tokenise, then rewrite ^, 2x, n! and a = b.
+# --------------------------------------------------------------------------------------------
+
+
+class _Tok(NamedTuple):
+    kind: str  # "num", "name", "str" or "op"
+    text: str
+
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<str>'[^'\\\n]{0,200}'|"[^"\\\n]{0,200}")
+  | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/%^()\[\],=<>!])
+    """,
+    re.VERBOSE,
+)
+_UNICODE = str.maketrans(
+    {
+        "×": "*",
+        "·": "*",
+        "⋅": "*",
+        "÷": "/",
+        "−": "-",
+        "–": "-",
+        "π": "pi",
+        "∞": "oo",
+        "√": "sqrt",
+        "²": "^2",
+        "³": "^3",
+        "≤": "<=",
+        "≥": ">=",
+        "≠": "!=",
+        "\u00a0": " ",
+    }
+)
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+
+
+def _check_brackets(text: str, limits: Limits) -> None:
+    """Check nesting depth on the raw text, before anything recursive sees it."""
+    depth = 0
+    stack: list[str] = []
+    for ch in text:
+        if ch in _OPENERS:
+            stack.append(ch)
+            depth = max(depth, len(stack))
+            if depth > limits.max_bracket_depth:
+                raise CalculatorError(
+                    f"expression too deeply nested (more than {limits.max_bracket_depth} "
+                    "levels of brackets)"
+                )
+        elif ch in _CLOSERS and (not stack or stack.pop() != _CLOSERS[ch]):
+            raise CalculatorError(f"could not parse: unbalanced brackets at {ch!r}")
+    if stack:
+        raise CalculatorError("could not parse: a bracket is never closed")
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    tokens: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            ch = text[pos]
+            if ch == ".":
+                raise CalculatorError("not allowed: attribute access ('.')")
+            if ch in "'\"":
+                raise CalculatorError("not allowed: strings")
+            if ch in "{}":
+                raise CalculatorError("not allowed: braces (use [...] for lists)")
+            if ch == "&" or ch == "|":
+                raise CalculatorError("not allowed: & and | (use a list for several equations)")
+            raise CalculatorError(f"could not parse: unexpected character {ch!r}")
+        kind = match.lastgroup
+        if kind != "ws" and kind is not None:
+            tokens.append(_Tok(kind, match.group()))
+        pos = match.end()
+    return tokens
+
+
+def _match(tokens: list[_Tok]) -> dict[int, int]:
+    """Map each bracket token's index to its partner's (brackets are known to balance)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for i, tok in enumerate(tokens):
+        if tok.text in ("(", "["):
+            stack.append(i)
+        elif tok.text in (")", "]"):
+            j = stack.pop()
+            pairs[i], pairs[j] = j, i
+    return pairs
+
+
+def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
+    """Turn postfix ``n!`` into ``factorial(n)``."""
+    while True:
+        try:
+            i = next(i for i, tok in enumerate(tokens) if tok == _Tok("op", "!"))
+        except StopIteration:
+            return tokens
+        prev = tokens[i - 1] if i > 0 else None
+        if prev is not None and prev.kind in ("num", "name"):
+            start = i - 1
+        elif prev is not None and prev.text == ")":
+            start = _match(tokens)[i - 1]
+            if start > 0 and tokens[start - 1].kind == "name":
+                start -= 1
+        else:
+            raise CalculatorError("could not parse: '!' must follow a number, name or ')'")
+        tokens = [
+            *tokens[:start],
+            _Tok("name", "factorial"),
+            _Tok("op", "("),
+            *tokens[start:i],
+            _Tok("op", ")"),
+            *tokens[i + 1 :],
+        ]
+
+
+def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
+    """Insert ``*`` in ``2x``, ``2(x+1)``, ``(x+1)(x-1)`` and ``(x+1)x``."""
+    out: list[_Tok] = []
+    for tok in tokens:
+        if out:
+            prev = out[-1]
+            if (prev.kind == "num" and (tok.kind == "name" or tok.text == "(")) or (
+                prev.text == ")" and (tok.kind in ("num", "name") or tok.text == "(")
+            ):
+                out.append(_Tok("op", "*"))
+        out.append(tok)
+    return out
+
+
+def _rewrite_equations(tokens: list[_Tok]) -> list[_Tok]:
+    """Rewrite ``lhs = rhs`` (at any level, one per comma-separated item) to ``Eq(lhs, rhs)``.
+
+    ``name=value`` directly inside the call of a function that takes that keyword stays a
+    keyword argument (``limit(1/x, x, 0, dir='+')``, ``N(pi, n=30)``).
+    """
+    pairs = _match(tokens)
+    comma = _Tok("op", ",")
+
+    def group(lo: int, hi: int, callee: str | None) -> list[_Tok]:
+        """Rewrite tokens[lo:hi], the inside of one pair of brackets (or everything)."""
+        bounds: list[tuple[int, int]] = []
+        start = i = lo
+        while i < hi:
+            if tokens[i].text in ("(", "["):
+                i = pairs[i] + 1
+                continue
+            if tokens[i].text == ",":
+                bounds.append((start, i))
+                start = i + 1
+            i += 1
+        bounds.append((start, hi))
+        out: list[_Tok] = []
+        for n, (a, b) in enumerate(bounds):
+            if n:
+                out.append(comma)
+            out += item(a, b, callee)
+        return out
+
+    def item(lo: int, hi: int, callee: str | None) -> list[_Tok]:
+        """Rewrite one comma-separated item tokens[lo:hi]."""
+        pieces: list[_Tok] = []
+        equals: list[int] = []
+        j = lo
+        while j < hi:
+            tok = tokens[j]
+            if tok.text in ("(", "["):
+                close = pairs[j]
+                inner = None
+                if tok.text == "(" and j > 0 and tokens[j - 1].kind == "name":
+                    inner = tokens[j - 1].text
+                pieces += [tok, *group(j + 1, close, inner), tokens[close]]
+                j = close + 1
+                continue
+            if tok.text == "=":
+                equals.append(len(pieces))
+            pieces.append(tok)
+            j += 1
+        if not equals:
+            return pieces
+        spec = FUNCTIONS.get(callee) if callee is not None else None
+        if (
+            spec is not None
+            and equals == [1]
+            and pieces[0].kind == "name"
+            and pieces[0].text in spec.keywords
+        ):
+            return pieces  # a keyword argument
+        if len(equals) > 1:
+            raise CalculatorError("could not parse: more than one '=' in one equation")
+        lhs, rhs = pieces[: equals[0]], pieces[equals[0] + 1 :]
+        if not lhs or not rhs:
+            raise CalculatorError("could not parse: '=' needs an expression on each side")
+        return [_Tok("name", "Eq"), _Tok("op", "("), *lhs, comma, *rhs, _Tok("op", ")")]
+
+    return group(0, len(tokens), None)
+
+
+def prepare_expression(expression: str, limits: Limits | None = None) -> str:
+    """Check the raw text and return canonical Python-syntax source for it.
+
+    Raises CalculatorError for text that is too long, too deeply nested or has a character
+    or string the language does not have.
+    """
+    limits = limits or Limits()
+    if not isinstance(expression, str):
+        raise CalculatorError("could not parse: the expression must be text")
+    text = expression.strip()
+    if not text:
+        raise CalculatorError("could not parse: empty expression")
+    if len(text) > limits.max_length:
+        raise CalculatorError(
+            f"expression too large: {len(text):,} characters (limit {limits.max_length})"
+        )
+    _check_brackets(text, limits)
+    text = text.translate(_UNICODE)
+    for ch in text:
+        if not (ch.isascii() and (ch.isprintable() or ch.isspace())):
+            raise CalculatorError(f"could not parse: unsupported character {ch!r}")
+    tokens = _tokenize(text)
+    if not tokens:
+        raise CalculatorError("could not parse: empty expression")
+    tokens = [_Tok("op", "**") if tok.text == "^" else tok for tok in tokens]
+    tokens = _rewrite_factorials(tokens)
+    tokens = _implicit_multiplication(tokens)
+    tokens = _rewrite_equations(tokens)
+    return " ".join(tok.text for tok in tokens)
+
+
+# --------------------------------------------------------------------------------------------
+# Canonical source to a vetted AST.
+# --------------------------------------------------------------------------------------------
+
+_BINOPS: dict[type[ast.operator], str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+}
+_CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_FORBIDDEN: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscripts",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.Starred: "starred arguments",
+    ast.JoinedStr: "f-strings",
+    ast.IfExp: "conditional expressions",
+    ast.BoolOp: "and/or (use a list for several equations)",
+    ast.Dict: "dicts",
+    ast.Set: "sets",
+    ast.NamedExpr: "assignment",
+    ast.Await: "await",
+    ast.Slice: "slices",
+}
+
+
+class ParsedExpression(NamedTuple):
+    """A vetted expression: its canonical source and the AST parsed from that source."""
+
+    source: str
+    tree: ast.Expression
+
+
+def parse_expression(expression: str, limits: Limits | None = None) -> ParsedExpression:
+    """Parse and vet an expression; return its canonical source and whitelisted AST.
+
+    Also estimates the size of exact integer results, so that ``9**9**9**9`` or
+    ``factorial(10**8)`` are refused here, in microseconds, rather than in a worker.
+    Raises CalculatorError with a message the model can act on.
+    """
+    limits = limits or Limits()
+    source = prepare_expression(expression, limits)
+    return ParsedExpression(source, _parse_source(source, limits))
+
+
+def vet_expression(expression: str, limits: Limits | None = None) -> str:
+    """Run every in-process check on an expression; return its canonical source."""
+    limits = limits or Limits()
+    source = prepare_expression(expression, limits)
+    _parse_source(source, limits)
+    return source
+
+
+def _parse_source(source: str, limits: Limits) -> ast.Expression:
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise CalculatorError(f"could not parse: {exc.msg}") from None
+    except (ValueError, MemoryError, RecursionError):
+        raise CalculatorError("could not parse: expression too complex") from None
+    try:
+        _Validator(limits).check(tree)
+        _Estimator(limits).visit(tree.body)
+    except RecursionError:  # only with limits far above the defaults
+        raise CalculatorError("expression too deeply nested") from None
+    return tree
+
+
+class _Validator:
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._nodes = 0
+
+    def check(self, tree: ast.Expression) -> None:
+        self._visit(tree.body, 1)
+
+    def _visit(self, node: ast.AST, depth: int) -> None:
+        self._nodes += 1
+        if self._nodes > self._limits.max_nodes:
+            raise CalculatorError(
+                f"expression too large: more than {self._limits.max_nodes} terms and operators"
+            )
+        if depth > self._limits.max_ast_depth:
+            raise CalculatorError("expression too deeply nested")
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, str):
+                raise CalculatorError("not allowed: strings")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise CalculatorError(f"not allowed: the constant {value!r}")
+        elif isinstance(node, ast.Name):
+            self._check_name(node.id)
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                raise CalculatorError(f"not allowed: operator {_op_text(node.op)}")
+            # a + b + c + ... is a flat chain to a reader, though a deep tree to ast.
+            chained = isinstance(node.left, ast.BinOp) and _same_level(node.op, node.left.op)
+            self._visit(node.left, depth if chained else depth + 1)
+            self._visit(node.right, depth + 1)
+        elif isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, ast.USub | ast.UAdd):
+                raise CalculatorError(f"not allowed: operator {_op_text(node.op)}")
+            self._visit(node.operand, depth + 1)
+        elif isinstance(node, ast.Compare):
+            for op in node.ops:
+                if not isinstance(op, _CMPOPS):
+                    raise CalculatorError(f"not allowed: comparison {_op_text(op)}")
+            for part in (node.left, *node.comparators):
+                self._visit(part, depth + 1)
+        elif isinstance(node, ast.List | ast.Tuple):
+            if len(node.elts) > self._limits.max_sequence:
+                raise CalculatorError(
+                    f"expression too large: a list of more than {self._limits.max_sequence} items"
+                )
+            for elt in node.elts:
+                self._visit(elt, depth + 1)
+        elif isinstance(node, ast.Call):
+            self._check_call(node, depth)
+        else:
+            what = _FORBIDDEN.get(type(node), type(node).__name__)
+            raise CalculatorError(f"not allowed: {what}")
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if name in CONSTANTS or is_symbol_name(name):
+            return
+        if name in FUNCTIONS:
+            raise CalculatorError(f"{name} is a function: call it, as in {name}(x)")
+        raise CalculatorError(
+            f"unknown name: {name} (variables are single letters such as x, x1, x_1 or "
+            "Greek names such as theta)"
+        )
+
+    def _check_call(self, node: ast.Call, depth: int) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            raise CalculatorError("not allowed: attribute access")
+        if not isinstance(func, ast.Name):
+            raise CalculatorError("not allowed: calling something that is not a function name")
+        name = func.id
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            if is_symbol_name(name) or name in CONSTANTS:
+                raise CalculatorError(f"unknown function: {name} (write {name}*(...) to multiply)")
+            raise CalculatorError(f"unknown function: {name}")
+        count = len(node.args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            if spec.max_args is None:
+                wanted = f"at least {spec.min_args}"
+            elif spec.min_args == spec.max_args:
+                wanted = str(spec.min_args)
+            else:
+                wanted = f"{spec.min_args} to {spec.max_args}"
+            raise CalculatorError(f"{name} takes {wanted} argument(s), not {count}")
+        for index, arg in enumerate(node.args):
+            if index in spec.string_args and _is_str(arg):
+                _check_direction(arg)
+            else:
+                self._visit(arg, depth + 1)
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise CalculatorError("not allowed: ** arguments")
+            if keyword.arg not in spec.keywords:
+                raise CalculatorError(f"{name} has no keyword argument {keyword.arg!r}")
+            if keyword.arg == "dir":
+                _check_direction(keyword.value)
+            else:
+                self._visit(keyword.value, depth + 1)
+
+
+def _same_level(op: ast.operator, other: ast.operator) -> bool:
+    additive = (ast.Add, ast.Sub)
+    multiplicative = (ast.Mult, ast.Div, ast.Mod, ast.FloorDiv)
+    return (isinstance(op, additive) and isinstance(other, additive)) or (
+        isinstance(op, multiplicative) and isinstance(other, multiplicative)
+    )
+
+
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _check_direction(node: ast.AST) -> None:
+    if not (_is_str(node) and node.value in _DIRECTIONS):  # type: ignore[attr-defined]
+        raise CalculatorError("the limit direction must be '+', '-' or '+-'")
+
+
+def _op_text(op: ast.AST) -> str:
+    symbols = {
+        ast.BitXor: "^",
+        ast.BitAnd: "&",
+        ast.BitOr: "|",
+        ast.LShift: "<<",
+        ast.RShift: ">>",
+        ast.MatMult: "@",
+        ast.Invert: "~",
+        ast.Not: "not",
+        ast.Is: "is",
+        ast.IsNot: "is not",
+        ast.In: "in",
+        ast.NotIn: "not in",
+    }
+    return repr(symbols.get(type(op), type(op).__name__))
+
+
+class _Est(NamedTuple):
+    """What is statically known of a sub-expression.
+
+    ``numeric`` says it is a plain rational number; ``value`` is that number while it is
+    small enough to track cheaply (None otherwise); ``bits`` bounds log2 of the number, or,
+    for a symbolic expression, of the numeric coefficient SymPy computes eagerly for it;
+    ``spreads`` says whether a power of it raises that coefficient to the power too
+    (products and powers do; SymPy leaves ``(x + 2)**n`` alone).
+    """
+
+    value: Fraction | None
+    bits: float
+    numeric: bool
+    spreads: bool
+
+
+_UNKNOWN = _Est(None, 0.0, False, False)
+_POWER_LIKE = frozenset({"sqrt", "cbrt", "root", "Rational"})
+#: Exact values are tracked up to this size, so the estimate stays microseconds-cheap.
+_EXACT_BITS = 4_096
+
+
+def _frac_log2(value: Fraction) -> float:
+    return log2_size(value.numerator, value.denominator)
+
+
+class _Estimator:
+    """Static size estimate of exact arithmetic: cheap, bounded, done before any dispatch.
+
+    It only refuses what would certainly be too large; the worker checks actual values.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+
+    def visit(self, node: ast.AST) -> _Est:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, int):
+                return self._number(Fraction(node.value))
+            return _UNKNOWN
+        if isinstance(node, ast.UnaryOp):
+            inner = self.visit(node.operand)
+            if inner.value is not None and isinstance(node.op, ast.USub):
+                return inner._replace(value=-inner.value)
+            return inner
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.List | ast.Tuple):
+            return self._most(node.elts)
+        if isinstance(node, ast.Compare):
+            return self._most([node.left, *node.comparators])
+        return _UNKNOWN
+
+    def _most(self, parts: list[ast.expr]) -> _Est:
+        return _Est(None, max((self.visit(p).bits for p in parts), default=0.0), False, False)
+
+    def _number(self, value: Fraction | None, bits: float | None = None) -> _Est:
+        """A rational number, given exactly or (when big) only by its size bound."""
+        if value is not None:
+            bits = _frac_log2(value)
+        bits = bits or 0.0
+        check_bits(bits, self._limits)
+        exact = value if value is not None and bits <= _EXACT_BITS else None
+        return _Est(exact, bits, True, True)
+
+    def _binop(self, node: ast.BinOp) -> _Est:
+        # The exponent first: a power tower is evaluated from the right.
+        right = self.visit(node.right)
+        left = self.visit(node.left)
+        a, b = left.value, right.value
+        op = node.op
+        if isinstance(op, ast.Div | ast.Mod | ast.FloorDiv) and b == 0 and right.numeric:
+            raise CalculatorError("division by zero")
+        if isinstance(op, ast.Pow):
+            return self._power(left, right)
+        if left.numeric and right.numeric:
+            if a is not None and b is not None:
+                return self._number(_exact_binop(op, a, b))
+            if isinstance(op, ast.Add | ast.Sub):
+                return self._number(None, max(left.bits, right.bits) + 1)
+            if isinstance(op, ast.Mod):
+                return self._number(None, max(left.bits, right.bits))
+            return self._number(None, left.bits + right.bits)
+        if isinstance(op, ast.Mult | ast.Div):
+            bits = left.bits + right.bits
+            check_bits(bits, self._limits, "a coefficient")
+            return _Est(None, bits, False, True)
+        return _Est(None, max(left.bits, right.bits), False, False)
+
+    def _power(self, base: _Est, exponent: _Est) -> _Est:
+        e = exponent.value
+        if not exponent.numeric:
+            return _Est(None, base.bits, False, False)
+        b = base.value
+        if e is None:  # an exponent of thousands of digits
+            if base.numeric and b is not None and abs(b) <= 1:
+                return _UNKNOWN  # 0, 1 or -1 to a huge power: SymPy copes
+            if base.spreads and (base.bits > 0 or not base.numeric):
+                raise CalculatorError(
+                    "expression too large: the power would have about "
+                    f"10^{exponent.bits / _LOG2_10:.0f} digits "
+                    f"(limit {self._limits.max_digits:,})"
+                )
+            return _Est(None, base.bits, False, False)
+        if b == 0 and e < 0:
+            raise CalculatorError("division by zero")
+        if not base.spreads:
+            return _Est(None, base.bits, False, False)
+        check_power(base.bits, e, self._limits)
+        bits = base.bits * math.ceil(abs(e))
+        if base.numeric and e.denominator == 1:
+            if b is not None and bits <= _EXACT_BITS:
+                return self._number(b ** int(e))
+            return self._number(None, bits)
+        return _Est(None, bits, False, True)
+
+    def _call(self, node: ast.Call) -> _Est:
+        name = node.func.id  # type: ignore[attr-defined]  # vetted: a Name
+        args = [_UNKNOWN if _is_str(arg) else self.visit(arg) for arg in node.args]
+        keywords = {kw.arg: self.visit(kw.value) for kw in node.keywords if not _is_str(kw.value)}
+        ints = [_as_int(a.value) for a in args]
+        limits = self._limits
+        if name == "factorial" and ints[0] is not None:
+            check_factorial(ints[0], limits)
+            bits = math.lgamma(ints[0] + 1) / math.log(2) if ints[0] > 0 else 0.0
+            return self._number(None, bits)
+        if name == "factorial" and args[0].numeric and args[0].value is None:
+            raise CalculatorError(
+                f"expression too large: factorial of a number with about "
+                f"{args[0].bits / _LOG2_10:,.0f} digits (factorial is limited to n <= "
+                f"{limits.max_factorial:,})"
+            )
+        if name == "binomial" and ints[0] is not None and ints[1] is not None:
+            check_binomial(ints[0], ints[1], limits)
+        elif name in ("N", "evalf"):
+            digits = ints[1] if len(ints) > 1 else _as_int(_value(keywords.get("n")))
+            if digits is not None:
+                check_precision(digits, limits)
+        elif name in ("eye", "zeros", "ones") and any(i is not None for i in ints):
+            known = [i for i in ints if i is not None]
+            check_matrix_dims(max(known), min(known), limits)
+        elif name == "prime" and ints[0] is not None:
+            check_int_cap(name, ints[0], limits.max_prime_index)
+        elif name == "primepi" and ints[0] is not None:
+            check_int_cap(name, ints[0], limits.max_primepi)
+        elif name == "Rational" and all(a.numeric for a in args):
+            if len(args) == 2 and args[1].value == 0:
+                raise CalculatorError("division by zero")
+            return self._number(None, sum(a.bits for a in args))
+        bits = max((a.bits for a in args), default=0.0)
+        return _Est(None, bits, False, name in _POWER_LIKE)
+
+
+def _exact_binop(op: ast.operator, a: Fraction, b: Fraction) -> Fraction:
+    if isinstance(op, ast.Add):
+        return a + b
+    if isinstance(op, ast.Sub):
+        return a - b
+    if isinstance(op, ast.Mult):
+        return a * b
+    if isinstance(op, ast.Div):
+        return a / b
+    if isinstance(op, ast.Mod):
+        return a % b
+    return Fraction(a // b)
+
+
+def _value(est: _Est | None) -> Fraction | None:
+    return None if est is None else est.value
+
+
+def _as_int(value: Fraction | None) -> int | None:
+    if value is not None and value.denominator == 1:
+        return int(value)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The worker side of the pool (runs in the worker processes).
+# --------------------------------------------------------------------------------------------
+
+
+def _warm_up_worker() -> None:
+    """Load and exercise SymPy in a fresh worker, so that its first answer is quick."""
+    from . import evaluate as calculator_worker
+
+    calculator_worker.warm_up()
+
+
+def _run_in_worker(source: str, limits: Limits) -> dict[str, str]:
+    """Evaluate vetted source with SymPy; runs in a worker process."""
+    from . import evaluate as calculator_worker
+
+    return calculator_worker.evaluate_source(source, limits)
+
+
+# --------------------------------------------------------------------------------------------
+# The calculator: bounds each call with a worker pool, always answers with JSON.
+# --------------------------------------------------------------------------------------------
+
+
+def _to_json(payload: dict[str, str]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+#: The answer to a call the worker pool brought no answer back for, by the reason.
+_POOL_ERRORS: dict[type[WorkerError], str] = {
+    PoolClosed: "the calculator is closed",
+    WorkerBusy: "the calculator is busy; try again in a moment",
+    PoolUnavailable: "the calculator is unavailable; try again later",
+    WorkerCrashed: "expression too large: the calculation crashed its worker "
+    "(probably out of memory)",
+    PoolStopping: "the calculator is shutting down",
+    WorkerFailed: "the calculator failed unexpectedly on this expression",
+}
+
+
+class Calculator:
+    """Evaluates expressions in a pool of worker processes killed when they overrun.
+
+    Each call takes at most ``timeout`` seconds in total (waiting for a free worker
+    included); a worker that overruns is killed and replaced, so the calculator keeps
+    answering after hostile input. Every answer is a compact JSON string.
+    """
+
+    def __init__(
+        self,
+        timeout: float = 2.0,
+        max_workers: int = 2,
+        memory_mb: int = 512,
+        *,
+        limits: Limits | None = None,
+        max_tasks_per_worker: int = 1_000,
+    ) -> None:
+        self._limits = limits or Limits()
+        self._workers = WorkerPool(
+            "calculator",
+            timeout,
+            max_workers,
+            memory_mb,
+            max_tasks_per_worker=max_tasks_per_worker,
+            max_str_digits=max(4_300, self._limits.max_digits * 4),
+            warm_up=_warm_up_worker,
+            probe=functools.partial(_run_in_worker, "1", self._limits),
+        )
+
+    @property
+    def timeout(self) -> float:
+        """The hard wall-clock limit of one evaluation, in seconds."""
+        return self._workers.timeout
+
+    @property
+    def limits(self) -> Limits:
+        """The size limits every expression is checked against."""
+        return self._limits
+
+    async def __aenter__(self) -> Calculator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start the worker pool and wait until a worker has SymPy loaded (idempotent)."""
+        try:
+            await self._workers.start()
+        except PoolClosed:
+            raise RuntimeError("the calculator is closed") from None
+
+    async def close(self) -> None:
+        """Stop the workers (a running evaluation is abandoned)."""
+        await self._workers.close()
+
+    async def evaluate(self, expression: str) -> str:
+        """Evaluate one expression; return ``{"result", "latex", "decimal"}`` or ``{"error"}``."""
+        return _to_json(await self.evaluate_dict(expression))
+
+    async def evaluate_dict(self, expression: str) -> dict[str, str]:
+        """Like :meth:`evaluate`, returning the dictionary before JSON encoding."""
+        if not self._workers.running and not self._workers.closed:
+            try:
+                await self.start()  # normally done once, up front
+            except RuntimeError as exc:
+                return {"error": str(exc)}
+        # The whole call, checks and waiting for a worker included, ends by the timeout.
+        deadline = self._workers.deadline()
+        try:
+            source = vet_expression(expression, self._limits)
+        except CalculatorError as exc:
+            logger.debug("calculator refused %r: %s", expression, exc.message)
+            return {"error": exc.message}
+        try:
+            return await self._workers.run(_run_in_worker, source, self._limits, deadline=deadline)
+        except WorkerTimeout as exc:
+            logger.info("calculator %s on %r", exc, expression)
+            return {"error": f"timed out after {_seconds(self.timeout)} s"}
+        except WorkerError as exc:
+            failed = isinstance(exc, WorkerFailed)
+            logger.log(exc.log_level, "calculator %s on %r", exc, expression, exc_info=failed)
+            return {"error": _POOL_ERRORS[type(exc)]}
+
+
+# --------------------------------------------------------------------------------------------
+# The agent tool.
+# --------------------------------------------------------------------------------------------
+
+
+def calculate_tool(calculator: Calculator) -> FunctionTool:
+    """Build the ``calculate`` function tool around a calculator (nothing is built at import)."""
+    from agents import function_tool
+
+    async def calculate(expression: str) -> str:
+        """Do exact math with SymPy and return a JSON string.
+
+        Use it for any arithmetic, algebra or calculus instead of computing in your head.
+        Write one expression in Python/SymPy syntax: + - * / and ** or ^ for powers, % for
+        mod, 2x for 2*x, n! for factorial, and a single = for an equation (x^2 = 4).
+        Numbers are exact: 1/3 stays 1/3 and big integers are exact; N(expr, digits) gives a
+        decimal to the precision asked (up to 1000 digits).
+        Variables: single letters (x, y, z, t, n, k), x1 or x_1, and Greek names (theta,
+        alpha, phi). Constants: pi, E (or e), I, oo (infinity).
+        Functions: sqrt, cbrt, root(x, n), exp, log(x) (natural), log(x, b), ln, log10,
+        log2, sin cos tan cot sec csc, asin acos atan atan2, sinh cosh tanh, asinh acosh
+        atanh, abs, sign, re, im, conjugate, arg, floor, ceiling, round(x, n), factorial,
+        binomial, gamma, fibonacci, gcd, lcm, mod, isprime, factorint, primefactors, divisors,
+        prime(n), nextprime, prevprime, primepi, totient, Max, Min, Rational(p, q), numer,
+        denom, simplify, expand, factor, cancel, apart, together, collect(f, x), trigsimp,
+        expand_trig, solve(f, x), solve([eq1, eq2], [x, y]), roots, diff(f, x) or
+        diff(f, x, n), integrate(f, x) or integrate(f, (x, a, b)), limit(f, x, a) or
+        limit(f, x, a, dir='-'), series(f, x, a, n), summation(f, (k, a, b)) (also sum),
+        product(f, (k, a, b)), Matrix([[1, 2], [3, 4]]), det, inverse, transpose, rank,
+        trace, eigenvals, rref, eye(n), zeros(n), ones(n), Eq(a, b), N(expr, digits).
+        No strings, attributes, indexing or Python code.
+        The answer is {"result": plain text, "latex": LaTeX, "decimal": approximation (only
+        for exact non-integer numbers), "note": remark (only sometimes, e.g. on truncation)}
+        or {"error": message}: after an error, fix the expression and call again. Each
+        call has a time limit of a few seconds, an expression may have a few hundred
+        characters, and results over about 39,000 digits are refused.
+
+        Args:
+            expression: One math expression, e.g. "integrate(x^2*sin(x), x)",
+                "solve(x^2 - 5x + 6 = 0, x)" or "N(pi, 50)".
+        """
+        try:
+            return await calculator.evaluate(expression)
+        except Exception:
+            logger.exception("calculate tool failed")
+            return _to_json({"error": "the calculator failed unexpectedly"})
+
+    return function_tool(
+        calculate,
+        name_override="calculate",
+        timeout=calculator.timeout + 10.0,
+    )

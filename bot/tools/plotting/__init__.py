@@ -1,0 +1,1 @@
+"""The `plot` tool: graphs of functions and data in killable workers."""

@@ -1,0 +1,537 @@
+"""Tests of the sandboxed plotter and its ``plot`` agent tool."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import math
+import re
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from bot.tools.plotting.request import (
+    PlotError,
+    PlotLimits,
+    PlotRequest,
+    PlotResult,
+    Plotter,
+    check_request,
+    function_source,
+    plot_tool,
+    split_point,
+)
+from bot.tools.turn_context import TurnContext
+
+# One plotter (and one worker pool) for the whole module, on the module's event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TIMEOUT = 3.0
+WIDTH, HEIGHT = PlotLimits().width_px, PlotLimits().height_px
+HARD_INTEGRAL = "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)"
+BLUE = (0x1F, 0x63, 0xC6)  # plotting_worker.PALETTE[0], the first line's colour
+RED = (0xD1, 0x32, 0x1F)  # PALETTE[1]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def plotter() -> AsyncIterator[Plotter]:
+    async with Plotter(timeout=TIMEOUT, max_workers=1, memory_mb=768) as p:
+        yield p
+
+
+async def draw(plotter: Plotter, **fields: Any) -> PlotResult:
+    result = await plotter.render(PlotRequest(**fields))
+    assert result.error is None, result.error
+    assert result.png is not None
+    json.dumps(result.summary, allow_nan=False)  # the summary is plain JSON
+    return result
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """The image as an (H, W, 3) array of 0..255 integers."""
+    from matplotlib.image import imread
+
+    image = imread(io.BytesIO(png), format="png")
+    return np.round(image[..., :3] * 255).astype(int)
+
+
+def close_to(image: np.ndarray, color: tuple[int, int, int], tolerance: int = 40) -> np.ndarray:
+    """Where the image has (roughly) this colour: the core of a line, not its soft edge."""
+    return np.all(np.abs(image - np.array(color)) <= tolerance, axis=-1)
+
+
+def to_pixels(result: PlotResult, x: float, y: float) -> tuple[float, float]:
+    """Data coordinates to (column, row) in the image, from the plot area and the ranges."""
+    assert result.plot_area is not None
+    left, top, right, bottom = result.plot_area
+    summary = result.summary
+    (x0, x1) = summary["x_range"] if "x_range" in summary else summary["data"]["x_range"]
+    (y0, y1) = summary["y_range"]
+    return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (
+        bottom - top
+    )
+
+
+def line_pixels_near(
+    result: PlotResult, color: tuple[int, int, int], x: float, band: float, half_width: int = 4
+) -> int:
+    """How many pixels of the line's colour lie within a few columns of x, for |y| <= band.
+
+    A pole drawn as one joined line has a vertical stroke there that crosses the middle of
+    the plot; a curve broken at the pole has nothing there (it is far above or below).
+    """
+    assert result.png is not None
+    image = pixels(result.png)
+    column, _ = to_pixels(result, x, 0.0)
+    _, row_top = to_pixels(result, x, band)
+    _, row_bottom = to_pixels(result, x, -band)
+    c0, c1 = round(column) - half_width, round(column) + half_width + 1
+    window = image[round(row_top) : round(row_bottom) + 1, c0:c1]
+    return int(close_to(window, color).sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+async def test_sin_and_cos_make_a_png_of_the_configured_size(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("sin(x)", "cos(x)"), x_min="0", x_max="2*pi")
+    assert result.png is not None
+    assert png_size(result.png) == (WIDTH, HEIGHT)
+    image = pixels(result.png)
+    assert image.shape == (HEIGHT, WIDTH, 3)
+    assert (image.min(axis=-1) < 200).mean() > 0.01  # not blank
+    assert close_to(image, BLUE).sum() > 500 and close_to(image, RED).sum() > 500
+    summary = result.summary
+    assert [f["f"] for f in summary["functions"]] == ["sin(x)", "cos(x)"]
+    assert summary["x_range"] == [0, 6.28319]
+    sin, cos = summary["functions"]
+    assert sin["highest"] == [1.5708, 1] and sin["lowest"] == [4.71239, -1]
+    assert cos["zeros"] == [1.5708, 4.71239]
+    assert -1.2 < summary["y_range"][0] < -1 and 1 < summary["y_range"][1] < 1.2
+
+
+async def test_marked_roots_get_their_computed_coordinates(plotter: Plotter) -> None:
+    result = await draw(
+        plotter,
+        functions=("y = x^2 - 3x + 2",),
+        x_min="-1",
+        x_max="4",
+        mark_points=("1", "2"),
+        title="roots",
+    )
+    summary = result.summary
+    assert summary["marked"] == [{"x": 1, "y": 0}, {"x": 2, "y": 0}]
+    (parabola,) = summary["functions"]
+    assert parabola["f"] == "x^2 - 3x + 2"
+    assert parabola["zeros"] == [1, 2]
+    assert parabola["lowest"] == [1.5, -0.25]
+
+
+async def test_marks_from_solve_explicit_points_and_intersections(plotter: Plotter) -> None:
+    result = await draw(
+        plotter,
+        functions=("sin(x)", "cos(x)"),
+        x_min="0",
+        x_max="pi",
+        mark_points=("pi/4", "(3, 0.5)", "solve(x^2 - 1, x)"),
+    )
+    marked = result.summary["marked"]
+    assert marked[0] == {"x": 0.785398, "y": 0.707107, "on": "sin(x)"}  # one mark, not two
+    assert marked[1] == {"x": 3, "y": 0.5}
+    assert {"x": -1, "y": -0.841471, "on": "sin(x)", "note": "outside the x-range: not drawn"} in (
+        marked
+    )
+    assert {"x": 1, "y": 0.841471, "on": "sin(x)"} in marked
+    assert {"x": 1, "y": 0.540302, "on": "cos(x)"} in marked
+
+
+async def test_tan_is_broken_at_its_poles_not_joined(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("tan(x)",), x_min="-2*pi", x_max="2*pi", title="tan")
+    (tan,) = result.summary["functions"]
+    poles = [-3 * math.pi / 2, -math.pi / 2, math.pi / 2, 3 * math.pi / 2]
+    assert tan["poles"] == pytest.approx(poles, abs=1e-5)
+    assert tan["zeros"] == pytest.approx([-2 * math.pi, -math.pi, 0, math.pi, 2 * math.pi])
+    assert "lowest" not in tan  # unbounded: no misleading extremes
+    assert "clipped" in result.summary
+    low, high = result.summary["y_range"]
+    assert -30 < low < -5 and 5 < high < 30  # a robust range, not ±1e16
+    for pole in poles:
+        assert line_pixels_near(result, BLUE, pole, band=2.0) == 0
+    assert line_pixels_near(result, BLUE, 0.0, band=2.0) > 20  # the check does see lines
+
+
+async def test_the_pixel_check_sees_a_joined_pole(plotter: Plotter) -> None:
+    # Data points are joined as given: tan sampled across its poles shows the vertical
+    # strokes that the function plot avoids, and line_pixels_near finds them.
+    xs = np.linspace(-2 * math.pi, 2 * math.pi, 400)
+    result = await draw(
+        plotter,
+        data=tuple(np.tan(xs).tolist()),
+        data_x=tuple(xs.tolist()),
+        x_min="-2*pi",
+        x_max="2*pi",
+        y_min="-14",
+        y_max="14",
+    )
+    assert line_pixels_near(result, BLUE, math.pi / 2, band=2.0) > 20
+
+
+async def test_one_over_x_has_a_pole_and_no_joining_line(plotter: Plotter) -> None:
+    for samples in (1000, 1001):  # between two samples, and exactly on one
+        result = await draw(
+            plotter, functions=("1/x",), x_min="-1", x_max="1", samples=samples, title="1/x"
+        )
+        (f,) = result.summary["functions"]
+        assert f["poles"] == [0]
+        assert "undefined" not in f
+        assert line_pixels_near(result, BLUE, 0.0, band=5.0) == 0
+
+
+async def test_even_pole_and_jumps(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("1/x^2", "floor(x)"), x_min="-3", x_max="3")
+    inverse_square, floor = result.summary["functions"]
+    assert inverse_square["poles"] == [0]
+    assert floor["jumps"] == [-2, -1, 0, 1, 2, 3]  # 3 is the right end
+    assert "zeros" not in floor  # zero on a stretch, not crossing
+
+
+async def test_log_of_negatives_is_skipped_not_fatal(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("log(x)",), x_min="-1", x_max="1")
+    (log,) = result.summary["functions"]
+    assert log["undefined"] == [[-1, 0]]
+    assert log["zeros"] == [1]
+    assert "lowest" not in log  # log(x) -> -oo as x -> 0
+    assert result.summary["y_range"][1] > 0
+
+
+async def test_sqrt_domain_edges_and_real_odd_roots(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("sqrt(1 - x^2)", "cbrt(x)"), x_min="-2", x_max="2")
+    circle, cube_root = result.summary["functions"]
+    assert circle["undefined"] == [[-2, -1], [1, 2]]
+    assert circle["highest"] == [0, 1]
+    assert cube_root["lowest"] == [-2, -1.25992]  # the real root, not NaN
+    assert "odd roots" in result.summary["notes"][0]
+
+
+async def test_functions_numpy_cannot_vectorise_fall_back_to_mpmath(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("gamma(x)",), x_min="0.5", x_max="4")
+    (gamma,) = result.summary["functions"]
+    assert gamma["lowest"] == pytest.approx([1.46163, 0.885603])
+
+
+@pytest.mark.parametrize("kind", ["histogram", "bar", "scatter", "line"])
+async def test_data_lists(plotter: Plotter, kind: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 500 if kind in ("histogram", "scatter") else 12
+    values = tuple(rng.normal(10.0, 2.0, n).round(3).tolist())
+    labels = tuple(f"m{i}" for i in range(n)) if kind == "bar" else ()
+    result = await draw(plotter, data=values, data_kind=kind, labels=labels, title=kind)
+    assert result.png is not None and png_size(result.png) == (WIDTH, HEIGHT)
+    data = result.summary["data"]
+    assert data["kind"] == kind and data["n"] == n
+    assert data["mean"] == pytest.approx(float(np.mean(values)), rel=1e-5)
+    if kind == "histogram":
+        assert 5 <= data["bins"] <= 100 and data["tallest_bin"][2] > 0
+    if kind == "bar":
+        assert data["largest"][0] == labels[int(np.argmax(values))]
+
+
+async def test_scatter_with_a_fitted_line(plotter: Plotter) -> None:
+    result = await draw(
+        plotter,
+        functions=("2x + 1",),
+        data=(3.1, 4.9, 7.2, 8.8),
+        data_x=(1, 2, 3, 4),
+        data_kind="scatter",
+    )
+    assert result.summary["x_range"] == [1, 4]
+    assert result.summary["functions"][0]["highest"] == [4, 9]
+
+
+async def test_log_scales(plotter: Plotter) -> None:
+    result = await draw(plotter, functions=("exp(x)", "x - 5"), log_y=True)
+    assert result.summary["log"] == ["y"]
+    low, high = result.summary["y_range"]
+    assert 0 < low < 1e-4 and 2e4 < high < 1e6
+    assert "values <= 0 are left out on the log scale" in result.summary["notes"]
+    result = await draw(plotter, functions=("x^2",), x_min="0.1", x_max="100", log_x=True)
+    assert result.summary["log"] == ["x"]
+    result = await draw(plotter, data=(1.0, 10.0, 100.0, 1000.0), data_kind="bar", log_y=True)
+    assert result.summary["log"] == ["y"]
+
+
+async def test_titles_labels_and_mathtext(plotter: Plotter) -> None:
+    result = await draw(
+        plotter,
+        functions=("t^2",),
+        variable="t",
+        title="$t^2$ and {broken $math",
+        x_label="time $t$ (s)",
+        y_label="$\\frac{1}{2$",  # invalid mathtext: shown as it is, not an error
+        labels=("area",),
+    )
+    assert result.summary["variable"] == "t"
+    assert result.summary["functions"][0]["label"] == "area"
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile and degenerate input
+# --------------------------------------------------------------------------------------------
+
+# (request fields, part of the error, refused in-process without a worker)
+ERRORS: list[tuple[dict[str, Any], str, bool]] = [
+    ({}, "nothing to plot", True),
+    ({"functions": ("x",), "x_min": "1", "x_max": "1"}, "empty range", True),
+    ({"functions": ("x",), "x_min": "2*pi", "x_max": "2*pi"}, "empty range", True),
+    ({"functions": ("x",), "x_min": "3", "x_max": "-3"}, "must be less than", True),
+    ({"functions": ("x",), "x_min": "pi", "x_max": "3"}, "must be less than", False),
+    ({"functions": ("x",), "x_min": "1", "x_max": "1 + 10^-15"}, "too narrow", False),
+    ({"functions": ("sqrt(-1 - x^2)",)}, "not a real number anywhere", False),
+    ({"functions": ("x",), "samples": 10**7}, "samples must be between", True),
+    ({"functions": ("x",) * 7}, "too many functions", True),
+    ({"data": (1.0,) * 1001}, "too many data points", True),
+    ({"data": (1.0, 2.0), "data_x": (1.0,)}, "data_x has 1 values", True),
+    ({"data": (1.0, math.nan)}, "finite", True),
+    ({"functions": ("__import__('os').system('id')",)}, "not allowed", True),
+    ({"functions": ("().__class__",)}, "not allowed", True),
+    ({"functions": ("x",), "x_min": "__import__('os')"}, "unknown function: __import__", True),
+    ({"functions": ("x",), "mark_points": ("().__class__",)}, "not allowed", True),
+    ({"functions": ("open('/etc/passwd')",)}, "unknown function: open", True),
+    ({"functions": ("exec(x)",)}, "unknown function: exec", True),
+    ({"functions": ("9**9**9**9",)}, "expression too large", True),
+    ({"functions": ("x" + "+x" * 400,)}, "expression too large", True),
+    ({"functions": ("sin(a*x) + b",)}, "other than x: a, b", False),
+    ({"functions": ("x^2 = 4",)}, "is an equation", False),
+    ({"functions": ("solve(x^2 - 1, x)",)}, "not a function of x", False),
+    ({"functions": ("x",), "x_min": "y"}, "x_min must be a number, but it contains y", False),
+    ({"functions": ("x",), "x_min": "sqrt(-4)"}, "not a real number", False),
+    ({"functions": ("x",), "x_min": "oo"}, "finite", False),
+    ({"functions": ("log(x)",), "x_min": "-1", "log_x": True}, "log_x needs x_min > 0", False),
+    ({"functions": ("x",), "variable": "import"}, "variable must be a single letter", True),
+    ({"functions": ("x",), "data": (1.0,), "data_kind": "histogram"}, "cannot be drawn over", True),
+    ({"functions": ("x",), "title": "t" * 500}, "title too long", True),
+    ({"functions": ("x",), "mark_points": ("1",) * 21}, "too many mark_points", True),
+    ({"functions": ("x",), "y_min": "5", "y_max": "1"}, "y_min (5) must be less than", True),
+]
+
+
+@pytest.mark.parametrize(("fields", "message", "cheap"), ERRORS, ids=[e[1] for e in ERRORS])
+async def test_errors_are_clear_and_quick(
+    plotter: Plotter, fields: dict[str, Any], message: str, cheap: bool
+) -> None:
+    started = time.perf_counter()
+    result = await plotter.render(PlotRequest(**fields))
+    elapsed = time.perf_counter() - started
+    assert result.png is None
+    assert result.error is not None and message in result.error, result.error
+    assert result.summary == {"error": result.error}
+    assert elapsed < (0.1 if cheap else 1.0)
+
+
+async def test_cheap_refusals_never_reach_a_worker() -> None:
+    cold = Plotter(timeout=1.0)  # never started: a request that needed a worker would start it
+    cases = [(fields, message) for fields, message, cheap in ERRORS if cheap]
+    assert len(cases) >= 15
+    started = time.perf_counter()
+    for fields, message in cases:
+        result = await cold.render(PlotRequest(**fields))
+        assert result.error is not None and message in result.error
+        with pytest.raises(PlotError, match=re.escape(message)):
+            check_request(PlotRequest(**fields))
+    assert time.perf_counter() - started < 0.2
+    assert cold._pool is None
+    await cold.close()
+
+
+async def test_a_slow_expression_is_killed_and_the_plotter_recovers(plotter: Plotter) -> None:
+    started = time.perf_counter()
+    result = await plotter.render(PlotRequest(functions=(HARD_INTEGRAL,)))
+    elapsed = time.perf_counter() - started
+    assert result.error is not None and "timed out after 3 s" in result.error
+    assert elapsed < TIMEOUT + 2.0
+    started = time.perf_counter()
+    result = await draw(plotter, functions=("sin(x)",))
+    assert time.perf_counter() - started < 3.0  # a fresh worker, forked and warmed up
+    assert result.summary["functions"][0]["highest"][1] == 1
+
+
+async def test_closed_plotter_answers_with_an_error() -> None:
+    p = Plotter(timeout=1.0)
+    await p.close()
+    result = await p.render(PlotRequest(functions=("x",)))
+    assert result.error is not None and "closed" in result.error
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", ("1", None)),
+        ("pi/2", ("pi/2", None)),
+        ("1, 0", ("1", "0")),
+        ("(1, 0)", ("1", "0")),
+        ("[2, sqrt(2)]", ("2", "sqrt(2)")),
+        ("(1+2)*(3)", ("(1+2)*(3)", None)),
+        ("atan2(1, 2), 3", ("atan2(1, 2)", "3")),
+    ],
+)
+async def test_split_point(text: str, expected: tuple[str, str | None]) -> None:
+    assert split_point(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("y = x^2", "x^2"),
+        ("f(x) = sin(x)", "sin(x)"),
+        ("g_1(t)= t", "t"),
+        ("sin(x) = 1/2", "sin(x) = 1/2"),
+        ("y == 2", "y == 2"),
+        ("x^2", "x^2"),
+    ],
+)
+async def test_function_source(text: str, expected: str) -> None:
+    assert function_source(text) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# The tool, through the Agents SDK
+# --------------------------------------------------------------------------------------------
+
+
+async def test_tool_schema_is_strict(plotter: Plotter) -> None:
+    from agents.strict_schema import ensure_strict_json_schema
+
+    tool = plot_tool(plotter)
+    schema = tool.params_json_schema
+    assert tool.name == "plot" and tool.strict_json_schema
+    assert schema["additionalProperties"] is False
+    assert sorted(schema["required"]) == sorted(schema["properties"])
+    assert "ctx" not in schema["properties"]
+    properties = schema["properties"]
+    assert properties["functions"] == {
+        "default": [],
+        "description": properties["functions"]["description"],
+        "items": {"type": "string"},
+        "title": "Functions",
+        "type": "array",
+    }
+    assert properties["x_min"]["type"] == "string"
+    assert properties["data"]["items"] == {"type": "number"}
+    assert properties["data_kind"]["enum"] == ["line", "scatter", "bar", "histogram"]
+    assert properties["log_y"]["type"] == "boolean"
+    assert all(p.get("description") for p in properties.values())
+    assert ensure_strict_json_schema(json.loads(json.dumps(schema))) == schema
+    assert "mark_points" in tool.description or "JSON" in tool.description
+
+
+async def test_tool_through_the_sdk(plotter: Plotter) -> None:
+    from agents import Agent, RunConfig, Runner
+    from agents.items import ToolCallOutputItem
+    from agents.testing import ScriptedModel, assistant_message, function_call
+
+    model = ScriptedModel(
+        [
+            [
+                function_call(
+                    "plot",
+                    {"functions": ["sin(x)"], "x_min": "0", "x_max": "2*pi", "title": "sin"},
+                    call_id="p1",
+                )
+            ],
+            [function_call("plot", {"functions": ["sqrt(-1-x^2)"]}, call_id="p2")],
+            [assistant_message("Here is sin(x) on [0, 2π].")],
+        ]
+    )
+    agent = Agent(name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter)])
+    context = TurnContext()
+    result = await Runner.run(
+        agent, "plot sin", context=context, run_config=RunConfig(tracing_disabled=True)
+    )
+    assert result.final_output == "Here is sin(x) on [0, 2π]."
+    assert len(context.images) == 1
+    name, png = context.images[0]
+    assert name == "plot-1.png" and png_size(png) == (WIDTH, HEIGHT)
+    outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
+    first, second = (json.loads(output) for output in outputs)
+    assert first["image"] == "plot-1.png"
+    assert first["functions"][0]["f"] == "sin(x)" and first["x_range"] == [0, 6.28319]
+    assert second == {"error": second["error"]} and "not a real number" in second["error"]
+    for output in outputs:  # the model sees compact text, never the picture
+        assert isinstance(output, str) and len(output) < 2_000
+        assert "PNG" not in output and "\\x89" not in output
+    last_input = model.calls[-1].input
+    assert any(isinstance(item, dict) and item.get("output") == outputs[0] for item in last_input)
+
+
+async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotter) -> None:
+    from agents import RunContextWrapper
+    from agents.tool_context import ToolContext
+
+    tool = plot_tool(plotter)
+    context = TurnContext(images=[(f"x-{i}.png", b"") for i in range(10)])
+    arguments = json.dumps({"functions": ["x"]})
+    ctx = ToolContext(
+        context=context, tool_name="plot", tool_call_id="c1", tool_arguments=arguments
+    )
+    assert isinstance(ctx, RunContextWrapper)
+    summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
+    assert summary["image"] is None and "not attached" in summary["note"]
+    assert len(context.images) == 10
+
+
+async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) -> None:
+    from agents.tool_context import ToolContext
+
+    tool = plot_tool(plotter)
+    context = TurnContext()
+    arguments = json.dumps(
+        {
+            "functions": "x^2",
+            "x_min": 0,
+            "x_max": 2.5,
+            "samples": 0,
+            "mark_points": [1],
+            "title": None,
+            "log_y": None,
+            "data": None,
+            "data_kind": None,
+        }
+    )
+    ctx = ToolContext(
+        context=context, tool_name="plot", tool_call_id="c1", tool_arguments=arguments
+    )
+    summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
+    assert summary["x_range"] == [0, 2.5]
+    assert summary["marked"] == [{"x": 1, "y": 1}]
+    assert [name for name, _ in context.images] == ["plot-1.png"]
+
+
+async def test_concurrent_requests_share_the_worker(plotter: Plotter) -> None:
+    requests = [PlotRequest(functions=(f"x^{k}",), x_min="0", x_max="2") for k in range(1, 5)]
+    results = await asyncio.gather(*(plotter.render(r) for r in requests))
+    assert [r.summary["functions"][0]["highest"] for r in results] == [
+        [2, 2],
+        [2, 4],
+        [2, 8],
+        [2, 16],
+    ]
