@@ -339,14 +339,14 @@ async def running_bot(
     fakes: Fakes, settings: Settings
 ) -> AsyncIterator[tuple[discord.Client, Assistant]]:
     """The real bot (build_bot + Assistant with its default SQLite store), connected."""
-    from bot.core.assistant import Assistant
+    from bot.app import build
     from bot.discord_app.client import build_bot, point_discord_at
     from bot.process import tune_garbage_collector
     from tests.fakes.discord_server import running_client
 
     point_discord_at(fakes.api_base, fakes.gateway_url)
     async with contextlib.AsyncExitStack() as stack:
-        assistant = Assistant(settings, **await shared_parts(stack))
+        assistant = build(settings, **await shared_parts(stack))
         bot = build_bot(settings, assistant, guild_ready_timeout=0.01)
         tune_garbage_collector()  # as `python -m bot` does before it serves
         await stack.enter_async_context(
@@ -370,15 +370,9 @@ async def handlers_done(timeout: float) -> None:  # noqa: ASYNC109
 
 
 async def shared_parts(stack: contextlib.AsyncExitStack) -> dict[str, Any]:
-    """Keyword arguments for `Assistant` beyond the settings, as the tests' harness passes
+    """Keyword arguments for `bot.app.build` beyond the settings, as the tests' harness passes
     them: a calculator owned by the caller, whose worker pool starts only if the model ever
     calls the tool (the fake model never does), so no worker processes are started per bot."""
-    import inspect
-
-    from bot.core.assistant import Assistant
-
-    if "calculator" not in inspect.signature(Assistant).parameters:
-        return {}
     from bot.tools.calculator.language import Calculator
 
     calculator = Calculator()

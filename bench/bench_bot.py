@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench._world import Fakes
     from bot.config.settings import Settings
-    from bot.memory.session import SessionStore
+    from bot.memory.store import SessionStore
 
 THIS_FILE = Path(__file__).resolve()
 REPO_ROOT = THIS_FILE.parents[1]
@@ -227,7 +227,7 @@ def prefill_sqlite(path: Path, users: int, turns: int) -> None:
     writes (json.dumps of each item), interleaved across users as real traffic would be."""
     from agents import SQLiteSession
 
-    from bot.memory.session import user_session_id
+    from bot.memory.keys import user_session_id
 
     SQLiteSession("mathbot:startup", str(path)).close()  # the SDK's own schema
     session_ids = [user_session_id(USER_BASE + u) for u in range(users)]
@@ -405,7 +405,7 @@ class Route:
 async def bench_overhead(ctx: Context) -> Report:
     from agents import RunConfig, Runner, SQLiteSession
 
-    from bot.memory.session import user_session_id
+    from bot.memory.keys import user_session_id
 
     sizes = ctx.sizes
     report = Report("1. Overhead: Discord event -> reply at the fake, vs bare Runner.run")
@@ -639,7 +639,7 @@ async def direct_burst(ctx: Context, n: int, first: int, how: str) -> Burst:
     from agents import RunConfig, Runner, SQLiteSession
 
     from bot.errors import UserFacingError
-    from bot.memory.session import user_session_id
+    from bot.memory.keys import user_session_id
 
     sizes = ctx.sizes
     path = await ctx.prefilled()
@@ -777,7 +777,7 @@ async def bench_bounded(ctx: Context) -> Report:
 async def store_turn(store: SessionStore, session_id: str, n: int) -> float:
     """The bot's store operations for one turn, timed: the turn lock, opening the session,
     reading the bounded history, committing the turn's two items in one write, closing."""
-    from bot.memory.session import TurnSession
+    from bot.memory.turn_session import TurnSession
 
     question, answer = turn_texts(n, n)
     started = time.perf_counter()
@@ -834,7 +834,7 @@ async def measure_store(store: SessionStore, sizes: Sizes, tag: str) -> list[str
 
 @contextlib.asynccontextmanager
 async def sqlite_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot.memory.session import SQLiteStore
+    from bot.memory.sqlite import SQLiteStore
 
     store = SQLiteStore(str(ctx.fresh_db("store")))
     await store.start()
@@ -846,13 +846,13 @@ async def sqlite_store(ctx: Context) -> AsyncIterator[SessionStore]:
 
 @contextlib.asynccontextmanager
 async def postgres_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot.memory import stores
+    from bot.memory import postgres, stores
 
     tag = uuid.uuid4().hex[:10]
     sessions, messages = f"bench_{tag}_sessions", f"bench_{tag}_messages"
-    if not isinstance(stores.open_store(POSTGRES_URL), stores.PostgresStore):
+    if not isinstance(stores.open_store(POSTGRES_URL), postgres.PostgresStore):
         raise RuntimeError("open_store() did not give a PostgresStore")
-    store = stores.PostgresStore(POSTGRES_URL, sessions_table=sessions, messages_table=messages)
+    store = postgres.PostgresStore(POSTGRES_URL, sessions_table=sessions, messages_table=messages)
     async with asyncio.timeout(15):
         await store.start()
     try:
@@ -869,13 +869,13 @@ async def postgres_store(ctx: Context) -> AsyncIterator[SessionStore]:
 
 @contextlib.asynccontextmanager
 async def redis_store(ctx: Context) -> AsyncIterator[SessionStore]:
-    from bot.memory import stores
+    from bot.memory import redis, stores
 
     tag = uuid.uuid4().hex[:10]
     prefix = f"mathbot-bench-{tag}"
-    if not isinstance(stores.open_store(REDIS_URL), stores.RedisStore):
+    if not isinstance(stores.open_store(REDIS_URL), redis.RedisStore):
         raise RuntimeError("open_store() did not give a RedisStore")
-    store = stores.RedisStore(
+    store = redis.RedisStore(
         REDIS_URL, key_prefix=f"{prefix}:session", lock_prefix=f"{prefix}:lock"
     )
     async with asyncio.timeout(15):
@@ -1015,9 +1015,9 @@ def memory_notes(
 async def bench_memory(ctx: Context) -> Report:
     """Users served through the core (`Assistant.ask`) against the fake model."""
     from bench._world import Fakes, shared_parts
-    from bot.core.assistant import Assistant
+    from bot.app import build
     from bot.errors import UserFacingError
-    from bot.memory.session import user_session_id
+    from bot.memory.keys import user_session_id
 
     sizes = ctx.sizes
     points = sizes.memory_points
@@ -1027,7 +1027,7 @@ async def bench_memory(ctx: Context) -> Report:
     started = time.perf_counter()
     async with Fakes() as fakes, contextlib.AsyncExitStack() as stack:
         settings = bench_settings(fakes, ctx.fresh_db("memory"), ctx.env)
-        assistant = Assistant(settings, **await shared_parts(stack))
+        assistant = build(settings, **await shared_parts(stack))
         await assistant.start()
         stack.push_async_callback(assistant.close)
 

@@ -11,11 +11,11 @@ import sys
 
 import discord
 
+from .app import build
 from .config.settings import ConfigError, Settings, load_settings
 from .core.assistant import Assistant
 from .discord_app.client import build_bot, point_discord_at
-from .logs import setup_logging
-from .process import tune_garbage_collector
+from .process import setup_logging, tune_garbage_collector
 from .terminal import run_chat
 
 log = logging.getLogger("bot")
@@ -42,10 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="whose memory to use (a Discord user id continues that user's conversation)",
     )
     return parser.parse_args(argv)
-
-
-def build_assistant(settings: Settings) -> Assistant:
-    return Assistant(settings)
 
 
 async def run_bot(settings: Settings, assistant: Assistant) -> int:
@@ -78,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level or ("WARNING" if chatting else "INFO"), settings.secrets())
     try:
-        assistant = build_assistant(settings)
+        assistant = build(settings)
     except ValueError as exc:  # e.g. SESSION_DB names a server whose extra isn't installed
         print(f"mathbot: {exc}", file=sys.stderr)
         return 2

@@ -1,10 +1,6 @@
-"""Error types: the one whose message is safe to show a user, and a bad setting."""
+"""The one error type whose message may cross into Discord, and the quiet refusal."""
 
 from __future__ import annotations
-
-
-class ConfigError(Exception):
-    """A missing or malformed setting; the message names the variable and the fix."""
 
 
 class UserFacingError(Exception):
@@ -12,13 +8,21 @@ class UserFacingError(Exception):
 
     Its text must never contain a secret, a traceback or internal detail: everything else is
     logged and answered with a generic polite line. `private` asks for the message to reach only
-    the user (ephemeral, or a DM); an empty message means: answer nothing at all.
+    the user (ephemeral, or a DM).
     """
 
     def __init__(self, message: str, *, private: bool = False) -> None:
+        if not message:
+            raise ValueError("a user-facing error needs a message")
         super().__init__(message)
         self.message = message
         self.private = private
 
     def __str__(self) -> str:
         return self.message
+
+
+class QuietRefusal(Exception):
+    """A question refused without a word: `BLOCKED_REPLY=silent`, or the user was told
+    recently. Discord adapters answer nothing (a slash command gets a short private line,
+    since an interaction must be answered)."""

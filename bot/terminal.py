@@ -6,7 +6,7 @@ import asyncio
 
 from .core.assistant import Assistant
 from .errors import UserFacingError
-from .memory.session import user_session_id
+from .memory.keys import user_session_id
 from .render.mathtext import to_discord_text
 
 PROMPT = "you> "

@@ -10,8 +10,8 @@ from typing import Any
 
 import discord
 
+from bot.app import build
 from bot.config.settings import Settings
-from bot.core.assistant import Assistant
 from bot.discord_app.client import build_bot
 from bot.tools.calculator.language import Calculator
 from bot.tools.plotting.request import Plotter
@@ -51,7 +51,7 @@ class World:
     async def start_bot(self, **changes: Any) -> discord.Client:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
-        assistant = Assistant(
+        assistant = build(
             self.settings, calculator=self.calculator, plotter=self.plotter, now=lambda: self.now
         )
         bot = build_bot(self.settings, assistant, guild_ready_timeout=0.01)

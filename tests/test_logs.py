@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from bot.logs import MASK, RedactSecrets
+from bot.process import MASK, RedactSecrets
 
 
 def test_secrets_are_masked_in_messages_and_tracebacks() -> None:

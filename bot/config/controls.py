@@ -9,8 +9,7 @@ from datetime import UTC, tzinfo
 from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import ConfigError
-from .envparse import read_bool, read_choice, read_int
+from .envparse import ConfigError, read_bool, read_choice, read_int
 
 BlockedReply = Literal["silent", "notice"]
 
@@ -30,10 +29,6 @@ class RateLimit:
     count: int
     period: float
     burst: int
-
-    @property
-    def per_second(self) -> float:
-        return self.count / self.period
 
 
 DEFAULT_RATE = RateLimit(count=5, period=60.0, burst=5)

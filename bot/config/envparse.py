@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..errors import ConfigError
-
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message names the variable and the fix."""
 
 
 def read_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from ..errors import ConfigError
 from .controls import Controls, parse_controls
-from .envparse import read_bool, read_choice, read_int
+from .envparse import ConfigError, read_bool, read_choice, read_int
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -22,6 +21,9 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 SessionScope = Literal["user", "channel"]
+StoreKind = Literal["sqlite", "postgres", "redis"]
+POSTGRES_SCHEMES = ("postgresql+asyncpg", "postgresql", "postgres")
+REDIS_SCHEMES = ("redis", "rediss")
 
 
 @dataclass(frozen=True)
@@ -150,19 +152,26 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
     return count, ids
 
 
-_STORE_SCHEMES = {"postgresql+asyncpg", "postgresql", "postgres", "redis", "rediss"}
+def store_kind(session_db: str) -> StoreKind:
+    """Which store `SESSION_DB` names; `ConfigError` for a URL of another kind."""
+    scheme, sep, _ = session_db.strip().partition("://")
+    if not sep:
+        return "sqlite"
+    scheme = scheme.lower()
+    if scheme in POSTGRES_SCHEMES:
+        return "postgres"
+    if scheme in REDIS_SCHEMES:
+        return "redis"
+    raise ConfigError(
+        "SESSION_DB must be a file path, a postgresql+asyncpg:// URL or a redis:// URL, "
+        f"not a {scheme}:// URL"
+    )
 
 
 def _session_db(env: Mapping[str, str]) -> str:
     """A SQLite file path, or the URL of a PostgreSQL or Redis server."""
     value = env.get("SESSION_DB") or "maths_db.db"
-    if "://" in value:
-        scheme = value.split("://", 1)[0].lower()
-        if scheme not in _STORE_SCHEMES:
-            raise ConfigError(
-                "SESSION_DB must be a file path, a postgresql+asyncpg:// URL or a redis:// URL, "
-                f"not a {scheme}:// URL"
-            )
+    store_kind(value)
     return value
 
 

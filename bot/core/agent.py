@@ -21,6 +21,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
 from ..config.settings import Settings
+from .llm_client import build_client
 
 INSTRUCTIONS = """\
 You are mathbot, a concise math assistant in a Discord chat.
@@ -117,3 +118,28 @@ def run_config(settings: Settings) -> RunConfig:
         tracing_disabled=not settings.tracing_enabled,
         workflow_name="mathbot",
     )
+
+
+class ModelEndpoint:
+    """The model behind `LLM_BASE_URL`: its client opens in `start()` (aiohttp needs a running
+    event loop) and closes in `close()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: AsyncOpenAI | None = None
+        self._model: Model | None = None
+
+    @property
+    def model(self) -> Model:
+        if self._model is None:
+            raise RuntimeError("ModelEndpoint.start() was not called")
+        return self._model
+
+    async def start(self) -> None:
+        self._client = build_client(self._settings)
+        self._model = build_model(self._settings, self._client)
+
+    async def close(self) -> None:
+        client, self._client, self._model = self._client, None, None
+        if client is not None:
+            await client.close()

@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
-from agents import (
-    Agent,
-    Runner,
-    RunResult,
-    RunResultStreaming,
-    Tool,
-    TResponseInputItem,
-    set_tracing_export_api_key,
-)
+from agents import Agent, RunConfig, Runner, RunResult, RunResultStreaming, TResponseInputItem
 from agents.exceptions import AgentsException
-from agents.models.interface import Model
-from openai import AsyncOpenAI
 
-from ..config.settings import Settings
 from ..errors import UserFacingError
 from ..limits.access import Requester
 from ..limits.guard import Guard
-from ..limits.usage import utc_now
-from ..memory.session import SessionStore, TurnSession
-from ..memory.stores import open_store
+from ..memory.store import SessionStore
+from ..memory.transcript import EXPORT_FORMAT, describe, export_json
+from ..memory.turn_session import NotLatestTurn, TurnSession
 from ..render.uploads import MAX_FILES, NO_IMAGES, Upload, model_input, with_text_files
-from ..tools.calculator.language import Calculator, calculate_tool
-from ..tools.plotting.request import Plotter, plot_tool
 from ..tools.turn_context import TurnContext
-from .agent import build_agent, build_model, run_config
 from .failures import EMPTY, FailureExplainer
-from .llm_client import build_client
 from .turn_order import Ticket, TurnQueue
 
 log = logging.getLogger(__name__)
@@ -59,81 +44,87 @@ class Question:
     uploads: tuple[Upload, ...] = ()
 
 
+class Outcome(Enum):
+    """How a turn ended, beside failing with `UserFacingError`."""
+
+    ANSWERED = "answered"
+    NOT_LATEST = "not latest"  # an edited question is no longer the latest: nothing changed
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the assistant says back."""
 
     text: str
-    usage_tokens: int = 0
     attachments: tuple[tuple[str, bytes], ...] = field(default=())
+    outcome: Outcome = Outcome.ANSWERED
+
+
+@dataclass(frozen=True)
+class ConversationExport:
+    """A whole stored conversation as a JSON file (format `EXPORT_FORMAT`)."""
+
+    data: bytes
+    items: int
+    format: str = EXPORT_FORMAT
+
+
+class Service(Protocol):
+    """Something the assistant starts before its first turn and closes after its last."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Assistant:
     """Answers questions with `Runner.run(agent, text, session=...)`, one turn per session at
-    a time and in order, storing each turn whole or not at all."""
+    a time and in order, storing each turn whole or not at all.
+
+    Every collaborator is passed in (`bot.app.build` wires them): the memory `store`, the
+    `guard` (access, rate, budgets, model cap), the `agent` (made once its model is up, by
+    `make_agent`), and the `services` it starts in order and closes in reverse.
+    """
 
     def __init__(
         self,
-        settings: Settings,
         *,
-        model: Model | None = None,
-        store: SessionStore | None = None,
-        calculator: Calculator | None = None,
-        plotter: Plotter | None = None,
-        tools: tuple[Tool, ...] = (),
-        now: Callable[[], datetime] = utc_now,
+        store: SessionStore,
+        guard: Guard,
+        make_agent: Callable[[], Agent[Any]],
+        run_config: RunConfig,
+        history_turns: int,
+        images_allowed: bool,
+        services: Sequence[Service] = (),
     ) -> None:
-        """`calculator` and `plotter`, when given, are owned by the caller (they start on first
-        use); otherwise the assistant starts its own in `start()` and stops them in `close()`."""
-        self.settings = settings
-        self._model = model
-        self._store: SessionStore = store or open_store(settings.session_db)
-        self._owns_calculator = calculator is None
-        self._calculator = calculator or Calculator()
-        self._owns_plotter = plotter is None
-        self._plotter = plotter or Plotter()
-        self._tools = tools
-        self._client: AsyncOpenAI | None = None
-        self._agent: Agent | None = None
+        self._store = store
+        self._guard = guard
+        self._make_agent = make_agent
+        self._run_config = run_config
+        self.history_turns = history_turns
+        self._images_allowed = images_allowed
+        self._services = tuple(services)
+        self._started: list[Service] = []
+        self._agent: Agent[Any] | None = None
         self._turns = TurnQueue()
         self._tasks: dict[str, set[asyncio.Task[Answer]]] = {}
-        self.guard = Guard(settings.controls, settings.usage_path, now=now)
         self._failures = FailureExplainer()
-        self._run_config = run_config(settings)
 
     async def start(self) -> None:
-        """Open the memory store and the model client."""
-        await self._store.start()
-        await self.guard.start()
-        if self._model is None:
-            self._client = build_client(self.settings)
-            self._model = build_model(self.settings, self._client)
-        if self.settings.tracing_api_key:
-            set_tracing_export_api_key(self.settings.tracing_api_key)
-        if self._owns_calculator:
-            await self._calculator.start()
-        if self._owns_plotter:
-            await self._plotter.start()
-        tools = (calculate_tool(self._calculator), plot_tool(self._plotter), *self._tools)
-        self._agent = build_agent(self._model, tools)
-        log.info(
-            "assistant ready: model %s at %s, memory per %s, %d turns of history",
-            self.settings.llm_model,
-            self.settings.llm_base_url,
-            self.settings.session_scope,
-            self.settings.history_turns,
-        )
+        """Start the services (memory store, ledgers, tool pools, model client) in order."""
+        for service in self._services:
+            await service.start()
+            self._started.append(service)
+        self._agent = self._make_agent()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-        if self._owns_calculator:
-            await self._calculator.close()
-        if self._owns_plotter:
-            await self._plotter.close()
-        await self.guard.close()
-        await self._store.close()
+        """Close what `start()` started, last first; one failure does not stop the rest."""
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.close()
+            except Exception:
+                log.exception("could not close %s", type(service).__name__)
 
     def admit(
         self, text: str, who: Requester | None = None, uploads: tuple[Upload, ...] = ()
@@ -143,10 +134,10 @@ class Assistant:
         typed = check_question(text) if not uploads or text.strip() else ""
         if len(uploads) > MAX_FILES:
             raise UserFacingError(f"Please attach at most {MAX_FILES} files to one question.")
-        if any(u.kind == "image" for u in uploads) and not self.settings.llm_images:
+        if any(u.kind == "image" for u in uploads) and not self._images_allowed:
             raise UserFacingError(NO_IMAGES)
         question = Question(with_text_files(typed, uploads), who, uploads)
-        self.guard.admit(who)
+        self._guard.admit(who)
         return question
 
     def submit(
@@ -207,6 +198,19 @@ class Assistant:
             raise self._failures.explain(exc) from exc
         log.info("forgot %s", session_id)
 
+    async def history(self, session_id: str, shown: int) -> str:
+        """What `/history` shows: the last `shown` exchanges, and how many the model gets."""
+        return describe(await self.transcript(session_id), shown, self.history_turns)
+
+    async def export(self, session_id: str) -> ConversationExport:
+        """The whole stored conversation as a JSON document."""
+        items = await self.transcript(session_id)
+        return ConversationExport(export_json(session_id, items, self.history_turns), len(items))
+
+    async def usage(self, who: Requester) -> str:
+        """What `/usage` shows: the caller's tokens today and in total (admins: the top)."""
+        return await self._guard.usage_text(who)
+
     @property
     def busy_sessions(self) -> int:
         """How many sessions have a turn queued or running (bounded by traffic, not users)."""
@@ -242,26 +246,25 @@ class Assistant:
     ) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
-        await self.guard.check_budget(question.who)
+        await self._guard.check_budget(question.who)
         try:
             async with (
                 self._store.turn_lock(session_id),
                 self._store.session(session_id) as stored,
             ):
-                turn = TurnSession(stored, self.settings.history_turns, replaces=replaces)
+                turn = TurnSession(stored, self.history_turns, replaces=replaces)
                 context = TurnContext()
                 result = await self._run_agent(turn, question, context, on_text)
-                usage = result.context_wrapper.usage
-                await self.guard.record(question.who, usage)
+                await self._guard.record(question.who, result.context_wrapper.usage)
                 answer = final_text(result)
                 await turn.commit()
+        except NotLatestTurn:
+            return Answer("", outcome=Outcome.NOT_LATEST)
         except UserFacingError:
             raise
         except Exception as exc:
             raise self._failures.explain(exc) from exc
-        return Answer(
-            text=answer, usage_tokens=usage.total_tokens, attachments=tuple(context.images)
-        )
+        return Answer(text=answer, attachments=tuple(context.images))
 
     async def _run_agent(
         self,
@@ -283,7 +286,7 @@ class Assistant:
         # square of their number (it suggests exactly this).
         agent = self._agent.clone(tools=list(self._agent.tools))
         try:
-            async with self.guard.model_slot():
+            async with self._guard.model_slot():
                 if on_text is None:
                     return await Runner.run(agent, text, **options)
                 streamed = Runner.run_streamed(agent, text, **options)
@@ -299,7 +302,7 @@ class Assistant:
         """A failed run may still have spent tokens (e.g. before a tool loop ran out)."""
         run_data = exc.run_data if isinstance(exc, AgentsException) else None
         if run_data is not None:
-            await self.guard.record(question.who, run_data.context_wrapper.usage)
+            await self._guard.record(question.who, run_data.context_wrapper.usage)
 
 
 def check_question(question: str) -> str:

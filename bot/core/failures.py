@@ -10,7 +10,7 @@ import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
 from ..errors import UserFacingError
-from ..memory.stores import StoreUnavailable
+from ..memory.outage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

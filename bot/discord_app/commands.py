@@ -12,9 +12,8 @@ from discord import app_commands
 from ..config.settings import SessionScope
 from ..core.assistant import MAX_QUESTION_CHARS, Assistant
 from ..core.failures import GENERIC
-from ..errors import UserFacingError
-from ..memory.session import channel_session_id, user_session_id
-from ..memory.transcript import EXPORT_FORMAT, describe, export_json
+from ..errors import QuietRefusal, UserFacingError
+from ..memory.keys import conversation_id
 from .inflight import InFlight
 from .messages import outcome
 from .replies import NO_PINGS, send_followups
@@ -23,6 +22,7 @@ from .requesters import from_interaction
 log = logging.getLogger(__name__)
 
 QUOTE_LIMIT = 200
+NOT_HERE = "Sorry, I can't help with that here."
 NEEDS_MANAGE = "changing the channel's shared conversation needs the Manage Messages permission."
 
 
@@ -52,9 +52,9 @@ class MathCommands:
             )
 
     def session_id(self, interaction: discord.Interaction) -> str:
-        if self._scope == "channel" and interaction.channel_id is not None:
-            return channel_session_id(interaction.channel_id)
-        return user_session_id(interaction.user.id)
+        return conversation_id(
+            self._scope, user_id=interaction.user.id, channel_id=interaction.channel_id
+        )
 
     @app_commands.describe(question="Your math question, e.g. what is 2+2?")
     async def math(
@@ -66,6 +66,9 @@ class MathCommands:
             admitted = self._assistant.admit(question, from_interaction(interaction))
         except UserFacingError as exc:
             await private_reply(interaction, exc.message)
+            return
+        except QuietRefusal:
+            await private_reply(interaction, NOT_HERE)
             return
         async with self._in_flight.track():
             turn = self._assistant.submit(self.session_id(interaction), admitted)
@@ -103,25 +106,22 @@ class MathCommands:
         self, interaction: discord.Interaction, turns: app_commands.Range[int, 1, 25] = 5
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        items = await self._assistant.transcript(self.session_id(interaction))
-        text = describe(items, turns, self._assistant.settings.history_turns)
+        text = await self._assistant.history(self.session_id(interaction), turns)
         await send_followups(interaction, text, ephemeral=True)
 
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        session_id = self.session_id(interaction)
-        items = await self._assistant.transcript(session_id)
-        data = export_json(session_id, items, self._assistant.settings.history_turns)
+        export = await self._assistant.export(self.session_id(interaction))
         await interaction.followup.send(
-            f"Our conversation: {len(items)} stored items (format `{EXPORT_FORMAT}`).",
-            file=discord.File(io.BytesIO(data), filename="mathbot-conversation.json"),
+            f"Our conversation: {export.items} stored items (format `{export.format}`).",
+            file=discord.File(io.BytesIO(export.data), filename="mathbot-conversation.json"),
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
 
     async def usage(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await self._assistant.guard.usage_text(from_interaction(interaction))
+        text = await self._assistant.usage(from_interaction(interaction))
         await send_followups(interaction, text, ephemeral=True)
 
     def _may_change(self, interaction: discord.Interaction) -> bool:
@@ -148,9 +148,7 @@ async def on_command_error(
 
 
 async def private_reply(interaction: discord.Interaction, text: str) -> None:
-    """Answer the interaction with a message only the caller sees (nothing if `text` is empty)."""
-    if not text:
-        text = "Sorry, I can't help with that here."
+    """Answer the interaction with a message only the caller sees."""
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 

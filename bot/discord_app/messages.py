@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from ..config.settings import Settings
-from ..core.assistant import Answer, Assistant, Question, TextListener
+from ..core.assistant import Answer, Assistant, Outcome, Question, TextListener
 from ..core.failures import GENERIC
-from ..errors import UserFacingError
-from ..memory.session import channel_session_id, user_session_id
+from ..errors import QuietRefusal, UserFacingError
+from ..memory.keys import conversation_id
 from ..render.uploads import Upload, check_size, kind_of
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
@@ -52,6 +52,8 @@ class MessageFlow:
         except UserFacingError as exc:
             await self._refuse(message, exc)
             return
+        except QuietRefusal:
+            return
         asked = self._asked.add(message.id, Asked(question.text))
         try:
             await self._answer(message, question, asked)
@@ -64,7 +66,7 @@ class MessageFlow:
         turn, asked.session_id = self._submit_early(message, question, on_text)
         destination, reply_to = await self._destination(message, question.text)
         if turn is None:
-            asked.session_id = channel_session_id(destination.id)
+            asked.session_id = self._conversation(message, destination.id)
             turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
         asked.destination = destination
         async with typing_in(destination):
@@ -90,10 +92,12 @@ class MessageFlow:
         except UserFacingError as exc:
             await self._refuse(after, exc)
             return
+        except QuietRefusal:
+            return
         turn = self._assistant.submit(asked.session_id, question, replaces=asked.question)
         async with typing_in(asked.destination):
             answer = await outcome(turn)
-        if not answer.text and not answer.attachments:
+        if answer.outcome is Outcome.NOT_LATEST:
             return  # no longer the latest question: leave everything as it is
         asked.sent = await show_in_place(asked.sent, asked.destination, answer)
         asked.question = question.text
@@ -106,8 +110,6 @@ class MessageFlow:
 
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
-        if not refusal.message:
-            return
         if not refusal.private or message.guild is None:
             await send_answer(message.channel, refusal.message, reply_to=message)
             return
@@ -115,6 +117,10 @@ class MessageFlow:
             await message.author.send(refusal.message, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             log.info("could not DM a refusal to user %s: %s", message.author.id, exc)
+
+    def _conversation(self, message: discord.Message, where: int) -> str:
+        """The conversation of a question asked in `message` and answered in channel `where`."""
+        return conversation_id(self._scope, user_id=message.author.id, channel_id=where)
 
     def _is_for_me(self, message: discord.Message, me: discord.ClientUser) -> bool:
         if message.author.bot or message.type not in _ANSWERED_TYPES:
@@ -131,12 +137,9 @@ class MessageFlow:
     ) -> tuple[asyncio.Task[Answer] | None, str]:
         """Queue the turn at once when its session is already known, so a user's messages
         are answered in the order they arrived."""
-        if self._scope == "user":
-            session_id = user_session_id(message.author.id)
-        elif message.guild is None or isinstance(message.channel, discord.Thread):
-            session_id = channel_session_id(message.channel.id)
-        else:
-            return None, ""  # channel scope, new thread: its session is the thread's
+        if self._scope == "channel" and not _answered_in_place(message):
+            return None, ""  # channel scope, new thread: its conversation is the thread's
+        session_id = self._conversation(message, message.channel.id)
         return self._assistant.submit(session_id, question, on_text=on_text), session_id
 
     async def _destination(
@@ -144,7 +147,7 @@ class MessageFlow:
     ) -> tuple[MessageableChannel, discord.Message | None]:
         """Where the answer goes, and the message to reply to when it is not in a thread."""
         channel = message.channel
-        if message.guild is None or isinstance(channel, discord.Thread):
+        if _answered_in_place(message):
             return channel, None
         if not isinstance(channel, discord.TextChannel):
             return channel, message
@@ -224,6 +227,11 @@ async def download(attachment: discord.Attachment) -> Upload:
     check_size(attachment.filename, kind, attachment.size)
     data = await attachment.read()
     return Upload(attachment.filename, kind, attachment.content_type or "", data)
+
+
+def _answered_in_place(message: discord.Message) -> bool:
+    """A DM or a thread is answered where it was asked; elsewhere a thread is started."""
+    return message.guild is None or isinstance(message.channel, discord.Thread)
 
 
 async def outcome(turn: asyncio.Task[Answer]) -> Answer:

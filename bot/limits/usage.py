@@ -177,6 +177,12 @@ class SQLiteUsageLedger:
             return work()
 
 
+def budget_key(user_id: int) -> str:
+    """A user's key in the ledger: budgets count per user, whatever the conversation scope.
+    (The same text as the user's conversation id, so ledgers written before carry over.)"""
+    return f"discord:user:{user_id}"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -11,6 +11,7 @@ import pytest
 from agents import RunContextWrapper, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
+from bot.app import build
 from bot.config.settings import Settings
 from bot.core.assistant import HELP, MAX_QUESTION_CHARS, Assistant
 from bot.core.failures import EMPTY, GENERIC
@@ -35,7 +36,7 @@ def stored_rows(db_path: str, session_id: str) -> list[dict]:
 
 
 async def make(settings: Settings, model: ScriptedModel) -> Assistant:
-    assistant = Assistant(settings, model=model, calculator=Calculator(), plotter=Plotter())
+    assistant = build(settings, model=model, calculator=Calculator(), plotter=Plotter())
     await assistant.start()
     return assistant
 
@@ -104,8 +105,8 @@ async def test_tool_turn_is_stored_whole(settings: Settings, db_path: str) -> No
     model = ScriptedModel(
         [[function_call("add", {"a": 2, "b": 2}, call_id="c1")], [assistant_message("4")]]
     )
-    assistant = Assistant(
-        settings, model=model, calculator=Calculator(), plotter=Plotter(), tools=(add,)
+    assistant = build(
+        settings, model=model, calculator=Calculator(), plotter=Plotter(), extra_tools=(add,)
     )
     await assistant.start()
     await assistant.ask("u1", "2+2")
@@ -197,8 +198,8 @@ async def test_tool_pictures_reach_the_answer_but_not_the_memory(
     model = ScriptedModel(
         [[function_call("draw", {"what": "sin"}, call_id="d1")], [assistant_message("Here.")]]
     )
-    assistant = Assistant(
-        settings, model=model, calculator=Calculator(), plotter=Plotter(), tools=(draw,)
+    assistant = build(
+        settings, model=model, calculator=Calculator(), plotter=Plotter(), extra_tools=(draw,)
     )
     await assistant.start()
     answer = await assistant.ask("u1", "plot sin")

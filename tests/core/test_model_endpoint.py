@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from bot.app import build
 from bot.config.settings import Settings
 from bot.core.assistant import Assistant
 from bot.core.failures import (
@@ -26,7 +27,7 @@ from tests.fakes.llm_server import FakeLLM
 
 
 async def started(settings: Settings) -> Assistant:
-    assistant = Assistant(settings, calculator=Calculator(), plotter=Plotter())
+    assistant = build(settings, calculator=Calculator(), plotter=Plotter())
     await assistant.start()
     return assistant
 
@@ -60,7 +61,7 @@ async def test_tool_call_with_empty_id_is_accepted(llm: FakeLLM, llm_settings: S
         """Add two integers."""
         return a + b
 
-    assistant = Assistant(llm_settings, calculator=Calculator(), plotter=Plotter(), tools=(add,))
+    assistant = build(llm_settings, calculator=Calculator(), plotter=Plotter(), extra_tools=(add,))
     await assistant.start()
     llm.tool_call("add", {"a": 2, "b": 2}, call_id="")  # as Gemini's compatibility layer may
     llm.reply("4")

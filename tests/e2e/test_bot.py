@@ -13,7 +13,7 @@ import pytest
 
 from bot.core.assistant import HELP
 from bot.core.failures import TIMED_OUT, UNAVAILABLE
-from bot.memory.session import channel_session_id, user_session_id
+from bot.memory.keys import channel_session_id, user_session_id
 from tests.fakes.discord_server import MANAGE_MESSAGES, FakeDiscord
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, BOB, BOB_DM, CHANNEL, GUILD, NO_THREADS, OTHER_BOT, World

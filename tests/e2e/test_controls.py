@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from bot.config.controls import Controls, RateLimit
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from tests.harness import ALICE, ALICE_DM, BOB, BOB_DM, CHANNEL, World
 
 EPHEMERAL = 1 << 6

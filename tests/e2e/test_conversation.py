@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from bot.memory.transcript import EXPORT_FORMAT
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, CHANNEL, World

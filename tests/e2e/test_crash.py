@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.memory.history import is_user_message
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.llm_server import FakeLLM
 from tests.subprocess_bot import BotProcess, bot_env

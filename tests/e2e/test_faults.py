@@ -27,7 +27,7 @@ from bot.core.failures import (
     UNAVAILABLE,
     UNREACHABLE,
 )
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 from tests.memory.test_stores import need_packages

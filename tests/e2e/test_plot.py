@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from bot.tools.plotting.request import PlotLimits
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World

@@ -10,11 +10,11 @@ from contextlib import AsyncExitStack
 import asyncpg
 import pytest
 
+from bot.app import build
 from bot.config.settings import Settings
-from bot.core.assistant import Assistant
 from bot.discord_app.client import ShardedMathBot, build_bot
-from bot.memory.session import user_session_id
-from bot.memory.stores import PostgresStore
+from bot.memory.keys import user_session_id
+from bot.memory.postgres import PostgresStore
 from bot.tools.calculator.language import Calculator
 from bot.tools.plotting.request import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
@@ -46,7 +46,7 @@ async def start_process(
     """One bot "process": its own store (engine), assistant and sharded client."""
     store = PostgresStore(POSTGRES_URL, sessions_table=tables[0], messages_table=tables[1])
     mine = dataclasses.replace(settings, shard_count=2, shard_ids=(shard,))
-    assistant = Assistant(mine, store=store, calculator=Calculator(), plotter=Plotter())
+    assistant = build(mine, store=store, calculator=Calculator(), plotter=Plotter())
     bot = build_bot(mine, assistant, guild_ready_timeout=0.01)
     assert isinstance(bot, ShardedMathBot)
     await stack.enter_async_context(running_client(bot, token=mine.discord_token))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from bot.core.failures import UNREACHABLE
-from bot.memory.session import user_session_id
+from bot.memory.keys import user_session_id
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 

@@ -21,7 +21,7 @@ from bot.limits.usage import (
     describe_top,
     format_duration,
 )
-from bot.memory.session import SQLiteStore
+from bot.memory.sqlite import SQLiteStore
 
 DAY1, DAY2 = date(2025, 3, 10), date(2025, 3, 11)
 

@@ -24,19 +24,17 @@ from typing import Any
 import pytest
 from agents.testing import ModelStep, ScriptedModel, assistant_message
 
-from bot.config.settings import Settings
+from bot.app import build
+from bot.config.settings import ConfigError, Settings
 from bot.core.assistant import Answer, Assistant
 from bot.core.failures import GENERIC
 from bot.errors import UserFacingError
-from bot.memory.session import SessionStore, SQLiteStore
-from bot.memory.stores import (
-    PostgresStore,
-    RedisStore,
-    StoreUnavailable,
-    TurnLockTimeout,
-    open_store,
-    turn_lock_key,
-)
+from bot.memory.outage import StoreUnavailable, TurnLockTimeout
+from bot.memory.postgres import PostgresStore, turn_lock_key
+from bot.memory.redis import RedisStore
+from bot.memory.sqlite import SQLiteStore
+from bot.memory.store import SessionStore
+from bot.memory.stores import open_store
 from bot.tools.calculator.language import Calculator
 from bot.tools.plotting.request import Plotter
 
@@ -323,7 +321,7 @@ def user_texts(call_input: object) -> list[str]:
 
 
 async def started(settings: Settings, model: ScriptedModel, store: SessionStore) -> Assistant:
-    assistant = Assistant(
+    assistant = build(
         settings, model=model, store=store, calculator=Calculator(), plotter=Plotter()
     )
     await assistant.start()
@@ -359,7 +357,7 @@ def test_open_store_picks_the_store(session_db: str, kind: type) -> None:
 
 
 def test_open_store_rejects_other_urls_without_echoing_them() -> None:
-    with pytest.raises(ValueError, match=r"mysql://") as err:
+    with pytest.raises(ConfigError, match=r"mysql://") as err:
         open_store("mysql://bot:hunter2@db.example/mathbot")
     assert "hunter2" not in str(err.value)
     assert "\n" not in str(err.value)
@@ -388,7 +386,7 @@ def test_lock_key_is_stable_across_processes() -> None:
     assert key == 8822633321625196737  # pinned: every deployed process must agree
     assert -(2**63) <= turn_lock_key("discord:channel:7") < 2**63
     assert turn_lock_key("discord:user:43") != key
-    code = "from bot.memory.stores import turn_lock_key; print(turn_lock_key('discord:user:42'))"
+    code = "from bot.memory.postgres import turn_lock_key; print(turn_lock_key('discord:user:42'))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONHASHSEED": "12345"},  # another str-hash salt than ours

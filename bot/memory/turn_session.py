@@ -1,78 +1,18 @@
-"""Conversation memory: session ids, the session store, and all-or-nothing turns."""
+"""Whole turns: a turn's new items held back and written in one go, or not at all."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from agents import SQLiteSession, TResponseInputItem
+from agents import TResponseInputItem
 from agents.memory import Session, SessionSettings
 
-from ..errors import UserFacingError
 from ..render.uploads import without_images
 from .history import is_user_message, read_history, user_turn_starts
 
-log = logging.getLogger(__name__)
 
-
-def user_session_id(user_id: int) -> str:
-    return f"discord:user:{user_id}"
-
-
-def channel_session_id(channel_id: int) -> str:
-    return f"discord:channel:{channel_id}"
-
-
-class SessionStore(Protocol):
-    """Where conversations are kept: hands out one SDK `Session` per conversation turn."""
-
-    async def start(self) -> None: ...
-
-    def session(self, session_id: str) -> AbstractAsyncContextManager[Session]: ...
-
-    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
-        """Held around each turn, on top of the in-process order: stores shared by several
-        processes make it a cross-process lock."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class SQLiteStore:
-    """The SDK's `SQLiteSession` over one local file; a session object lives for one turn."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    async def start(self) -> None:
-        """Create the file and its tables once, off the event loop."""
-
-        def create() -> None:
-            if self.path != ":memory:":
-                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            SQLiteSession("mathbot:startup", self.path).close()
-
-        await asyncio.to_thread(create)
-        log.info("memory: SQLite at %s", self.path)
-
-    @asynccontextmanager
-    async def session(self, session_id: str) -> AsyncIterator[Session]:
-        stored = await asyncio.to_thread(SQLiteSession, session_id, self.path)
-        try:
-            yield stored
-        finally:
-            await asyncio.to_thread(stored.close)
-
-    def turn_lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
-        """One process owns the file: the in-process turn order is enough."""
-        return nullcontext()
-
-    async def close(self) -> None:
-        """Nothing stays open between turns."""
+class NotLatestTurn(Exception):
+    """An edited question is no longer the conversation's latest: its turn is not replaced."""
 
 
 class TurnSession:
@@ -91,10 +31,6 @@ class TurnSession:
         self._history_turns = history_turns
         self._replaces = replaces
         self._pending: list[TResponseInputItem] = []
-
-    @property
-    def pending(self) -> list[TResponseInputItem]:
-        return list(self._pending)
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         if self._replaces is None:
@@ -149,5 +85,5 @@ def _without_last_turn(
     """History before its last turn, which must be the one that asked `question`."""
     starts = user_turn_starts(history)
     if not starts or question_text(history[starts[-1]]) != question:
-        raise UserFacingError("")  # the edited question is no longer the latest: say nothing
+        raise NotLatestTurn(question)
     return history[: starts[-1]]

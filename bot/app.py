@@ -1,0 +1,90 @@
+"""The composition root: `build(settings)` wires the stores, limits, tools and model into the
+assistant. The one place that decides which concrete parts the bot is made of."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from agents import Tool, set_tracing_export_api_key
+from agents.models.interface import Model
+
+from .config.controls import Controls
+from .config.settings import Settings
+from .core.agent import ModelEndpoint, build_agent, run_config
+from .core.assistant import Assistant, Service
+from .limits.access import AccessPolicy
+from .limits.guard import Guard
+from .limits.ratelimit import ModelGate, UserRateLimiter
+from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
+from .memory.store import SessionStore
+from .memory.stores import open_store
+from .tools.calculator.language import Calculator, calculate_tool
+from .tools.plotting.request import Plotter, plot_tool
+
+log = logging.getLogger(__name__)
+
+
+def build(
+    settings: Settings,
+    *,
+    model: Model | None = None,
+    store: SessionStore | None = None,
+    calculator: Calculator | None = None,
+    plotter: Plotter | None = None,
+    extra_tools: Sequence[Tool] = (),
+    now: Callable[[], datetime] = utc_now,
+) -> Assistant:
+    """The assistant and everything it needs, not started yet (`await assistant.start()`).
+
+    Parts given here are the caller's: a `calculator` or `plotter` passed in is started on
+    first use and never closed by the assistant; a `model` replaces the model endpoint. The
+    memory `store` is started and closed by the assistant either way. Raises `ValueError`
+    with one line when `SESSION_DB` needs an extra that is not installed.
+    """
+    services: list[Service] = [store := store or open_store(settings.session_db)]
+    ledger = SQLiteUsageLedger(settings.usage_path)
+    services.append(ledger)
+    if calculator is None:
+        services.append(calculator := Calculator())
+    if plotter is None:
+        services.append(plotter := Plotter())
+    tools = (calculate_tool(calculator), plot_tool(plotter), *extra_tools)
+    if model is None:
+        endpoint = ModelEndpoint(settings)
+        services.append(endpoint)
+        current_model: Callable[[], Model] = lambda: endpoint.model  # noqa: E731
+    else:
+        current_model = lambda: model  # noqa: E731
+    if settings.tracing_api_key:
+        set_tracing_export_api_key(settings.tracing_api_key)
+    log.info(
+        "assistant: model %s at %s, memory per %s, %d turns of history",
+        settings.llm_model,
+        settings.llm_base_url,
+        settings.session_scope,
+        settings.history_turns,
+    )
+    return Assistant(
+        store=store,
+        guard=build_guard(settings.controls, ledger, now=now),
+        make_agent=lambda: build_agent(current_model(), tools),
+        run_config=run_config(settings),
+        history_turns=settings.history_turns,
+        images_allowed=settings.llm_images,
+        services=services,
+    )
+
+
+def build_guard(
+    controls: Controls, ledger: UsageLedger, *, now: Callable[[], datetime] = utc_now
+) -> Guard:
+    """The limits the settings ask for: access lists, rate limit, model cap, token budgets."""
+    rate = controls.user_rate
+    return Guard(
+        AccessPolicy(controls),
+        UserRateLimiter.from_rate(rate) if rate is not None else None,
+        ModelGate(controls.max_concurrent_model_calls, controls.max_queued_turns),
+        Budget(ledger, controls, now=now),
+    )
