@@ -29,7 +29,7 @@ from ..limits.guard import Guard
 from ..limits.usage import utc_now
 from ..memory.session import SessionStore, TurnSession
 from ..memory.stores import open_store
-from ..render.uploads import MAX_FILES, NO_IMAGES, Upload, model_input, with_text_files
+from ..render.uploads import MAX_FILES_PER_QUESTION, NO_IMAGES, Upload, model_input, with_text_files
 from ..tools.calculator.language import Calculator, calculate_tool
 from ..tools.plotting.request import Plotter, plot_tool
 from ..tools.turn_context import TurnContext
@@ -141,8 +141,10 @@ class Assistant:
         """Check a question before anything is done with it: its size, its files, and whether
         `who` may ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
         typed = check_question(text) if not uploads or text.strip() else ""
-        if len(uploads) > MAX_FILES:
-            raise UserFacingError(f"Please attach at most {MAX_FILES} files to one question.")
+        if len(uploads) > MAX_FILES_PER_QUESTION:
+            raise UserFacingError(
+                f"Please attach at most {MAX_FILES_PER_QUESTION} files to one question."
+            )
         if any(u.kind == "image" for u in uploads) and not self.settings.llm_images:
             raise UserFacingError(NO_IMAGES)
         question = Question(with_text_files(typed, uploads), who, uploads)
