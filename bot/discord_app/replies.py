@@ -16,8 +16,8 @@ import discord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..core.assistant import Answer
+from ..render.answer import prepare_answer
 from ..render.discord_limits import ATTACHMENTS_PER_MESSAGE
-from ..render.mathtext import prepare_answer
 from ..render.splitting import split_message
 
 log = logging.getLogger(__name__)
