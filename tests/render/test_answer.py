@@ -12,7 +12,7 @@ import pytest
 from bot.render.answer import PreparedAnswer, prepare_answer
 from bot.render.discord_limits import ATTACHMENTS_PER_MESSAGE
 from bot.render.unicode import to_discord_text
-from tests.render.samples import PNG_SIGNATURE, QUADRATIC
+from tests.render.samples import PNG_SIGNATURE, QUADRATIC, ROOTS
 
 
 def test_prepare_answer_attaches_images_and_converts_inline() -> None:
@@ -58,6 +58,30 @@ def test_prepare_answer_code_blocks_stay_well_formed() -> None:
 
 def test_prepare_answer_without_math() -> None:
     assert prepare_answer("4") == PreparedAnswer(text="4", images=())
+
+
+def test_prepare_answer_both_syntaxes_multiline_and_numbered() -> None:
+    answer = prepare_answer(ROOTS)
+    assert answer.text == "The roots are\n[formula 1]\nand also\n[formula 2]\nwhere a ≠ 0."
+    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+
+
+def test_prepare_answer_mid_line_blocks_get_lines_of_their_own() -> None:
+    answer = prepare_answer("We get $$x=2$$ so \\[y = 3\\] holds.")
+    assert answer.text == "We get\n[formula 1]\nso\n[formula 2]\nholds."
+
+
+def test_prepare_answer_adjacent_blocks_and_text_edges() -> None:
+    answer = prepare_answer("$$a$$$$b$$")
+    assert answer.text == "[formula 1]\n[formula 2]"
+    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+
+
+def test_prepare_answer_ignores_code_and_unclosed_or_empty_blocks() -> None:
+    text = (
+        "```\n$$inside code$$\n```\n`\\[inline code\\]`\n$$ $$ empty, \\[ unclosed, $$ unclosed too"
+    )
+    assert prepare_answer(text) == PreparedAnswer(text=text, images=())
 
 
 HOSTILE = {
