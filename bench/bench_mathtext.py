@@ -1,4 +1,4 @@
-"""Latency of bot.render.mathtext: formula rendering, inline conversion and a whole answer."""
+"""Latency of bot.render's math: formula rendering, inline conversion and a whole answer."""
 
 # Run from the repository root: .venv/bin/python -m bench.bench_mathtext
 
@@ -8,7 +8,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from bot.render.mathtext import prepare_answer, render_latex_png, to_discord_text
+from bot.render.answer import prepare_answer
+from bot.render.formula_png import render_latex_png
+from bot.render.unicode import to_discord_text
 
 FORMULAS = {
     "quadratic": r"x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}",

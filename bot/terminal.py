@@ -7,7 +7,7 @@ import asyncio
 from .core.assistant import Assistant
 from .errors import UserFacingError
 from .memory.keys import user_session_id
-from .render.mathtext import to_discord_text
+from .render.unicode import to_discord_text
 
 PROMPT = "you> "
 COMMANDS = "Type a math question. /forget wipes this conversation, /quit (or Ctrl-D) leaves."

@@ -18,7 +18,7 @@ from ..limits.guard import Guard
 from ..memory.store import SessionStore
 from ..memory.transcript import EXPORT_FORMAT, describe, export_json
 from ..memory.turn_session import NotLatestTurn, TurnSession
-from ..render.uploads import MAX_FILES, NO_IMAGES, Upload, model_input, with_text_files
+from ..render.uploads import MAX_FILES_PER_QUESTION, NO_IMAGES, Upload, model_input, with_text_files
 from ..tools.turn_context import TurnContext
 from .failures import EMPTY, FailureExplainer
 from .turn_order import Ticket, TurnQueue
@@ -132,8 +132,10 @@ class Assistant:
         """Check a question before anything is done with it: its size, its files, and whether
         `who` may ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
         typed = check_question(text) if not uploads or text.strip() else ""
-        if len(uploads) > MAX_FILES:
-            raise UserFacingError(f"Please attach at most {MAX_FILES} files to one question.")
+        if len(uploads) > MAX_FILES_PER_QUESTION:
+            raise UserFacingError(
+                f"Please attach at most {MAX_FILES_PER_QUESTION} files to one question."
+            )
         if any(u.kind == "image" for u in uploads) and not self._images_allowed:
             raise UserFacingError(NO_IMAGES)
         question = Question(with_text_files(typed, uploads), who, uploads)

@@ -9,8 +9,8 @@ import logging
 import discord
 
 from ..core.assistant import Answer
-from ..render.mathtext import to_discord_text
 from ..render.splitting import split_message
+from ..render.unicode import to_discord_text
 from .replies import NO_PINGS, Piece, send_piece, show_in_place
 
 log = logging.getLogger(__name__)

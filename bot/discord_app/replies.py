@@ -16,7 +16,8 @@ import discord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..core.assistant import Answer
-from ..render.mathtext import prepare_answer
+from ..render.answer import prepare_answer
+from ..render.discord_limits import ATTACHMENTS_PER_MESSAGE
 from ..render.splitting import split_message
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ NO_PINGS = discord.AllowedMentions.none()
 REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
-MAX_FILES = 10  # attachments Discord takes on one message
 _PLACEHOLDER = re.compile(r"\[formula (\d+)\]")
 
 
@@ -57,9 +57,9 @@ async def render(text: str, pictures: Sequence[tuple[str, bytes]] = ()) -> list[
     if leftover:
         last = pieces.pop() if pieces else Piece("")
         files = last.images + tuple(leftover)
-        pieces.append(Piece(last.text, files[:MAX_FILES]))
-        for start in range(MAX_FILES, len(files), MAX_FILES):
-            pieces.append(Piece("", files[start : start + MAX_FILES]))
+        pieces.append(Piece(last.text, files[:ATTACHMENTS_PER_MESSAGE]))
+        for start in range(ATTACHMENTS_PER_MESSAGE, len(files), ATTACHMENTS_PER_MESSAGE):
+            pieces.append(Piece("", files[start : start + ATTACHMENTS_PER_MESSAGE]))
     return pieces
 
 

@@ -8,9 +8,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from ..config.controls import RateLimit
 from ..errors import UserFacingError
@@ -18,7 +17,6 @@ from ..errors import UserFacingError
 log = logging.getLogger(__name__)
 
 BUSY = "I'm busy right now — please try again shortly."
-SNAPSHOT_VERSION = 1
 _EPSILON = 1e-9
 
 
@@ -61,7 +59,6 @@ class UserRateLimiter:
         *,
         burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         prune_every: int = 1024,
     ) -> None:
         if count < 1 or period <= 0 or (burst is not None and burst < 1):
@@ -69,7 +66,6 @@ class UserRateLimiter:
         self.rate = count / period
         self.capacity = float(burst if burst is not None else count)
         self._clock = clock
-        self._wall_clock = wall_clock
         self._prune_every = prune_every
         self.refill_time = self.capacity / self.rate
         self._buckets: dict[int, _Bucket] = {}
@@ -82,9 +78,8 @@ class UserRateLimiter:
         rate: RateLimit,
         *,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
     ) -> UserRateLimiter:
-        return cls(rate.count, rate.period, burst=rate.burst, clock=clock, wall_clock=wall_clock)
+        return cls(rate.count, rate.period, burst=rate.burst, clock=clock)
 
     def __len__(self) -> int:
         """How many users are held (those not yet refilled, until the next sweep)."""
@@ -113,34 +108,6 @@ class UserRateLimiter:
         retry_after = self.check(user_id)
         if retry_after is not None:
             raise UserFacingError(rate_limited_message(retry_after))
-
-    def snapshot(self) -> dict[str, Any]:
-        """The partly spent buckets as JSON-able data, stamped with the wall clock."""
-        now = self._clock()
-        levels = {str(uid): self._level(b, now) for uid, b in self._buckets.items()}
-        return {
-            "version": SNAPSHOT_VERSION,
-            "taken_at": self._wall_clock(),
-            "buckets": {uid: t for uid, t in levels.items() if t < self.capacity},
-        }
-
-    def restore(self, data: Mapping[str, Any]) -> None:
-        """Load a `snapshot()`, refilling the buckets for the wall-clock time since. Data of
-        another version, or malformed, is ignored with a warning (limits are best-effort)."""
-        try:
-            if data.get("version") != SNAPSHOT_VERSION:
-                raise ValueError(f"version {data.get('version')!r}")
-            elapsed = max(0.0, self._wall_clock() - float(data["taken_at"]))
-            levels = {int(uid): float(t) for uid, t in dict(data["buckets"]).items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("rate limits: ignoring a bad snapshot (%s)", exc)
-            return
-        now = self._clock()
-        for uid, level in levels.items():
-            tokens = min(self.capacity, max(0.0, level) + elapsed * self.rate)
-            if tokens < self.capacity:
-                self._buckets[uid] = _Bucket(tokens, now)
-        log.info("rate limits: restored %d users", len(self._buckets))
 
     def _level(self, bucket: _Bucket, now: float) -> float:
         elapsed = max(0.0, now - bucket.stamp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DISCORD_LIMIT = 2000
+from .discord_limits import MESSAGE_CHARS
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MATH_OPEN = re.compile(r"^\s*(\$\$|\\\[)")
@@ -24,7 +24,7 @@ class _Block:
         return "\n".join(self.lines)
 
 
-def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
+def split_message(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
     """Split `text` into non-empty chunks of at most `limit` characters.
 
     Cuts fall at line boundaries. A code block is never cut open: when it must continue in the

@@ -13,7 +13,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".tex", ".csv"})
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 MAX_TEXT_BYTES = 50_000
 MAX_IMAGE_BYTES = 8_000_000
-MAX_FILES = 4
+MAX_FILES_PER_QUESTION = 4  # files attached to one question
 
 Kind = Literal["text", "image"]
 

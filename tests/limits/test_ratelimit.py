@@ -111,38 +111,6 @@ def test_memory_sweep_keeps_partly_spent_buckets() -> None:
     assert limiter.check(1) == pytest.approx(5.0)
 
 
-def test_snapshot_and_restore_across_a_restart() -> None:
-    mono, wall = FakeClock(50.0), FakeClock(1_700_000_000.0)
-    limiter = UserRateLimiter(5, 60.0, clock=mono, wall_clock=wall)
-    for _ in range(5):
-        limiter.check(1)
-    limiter.check(2)
-    limiter.check(3)
-    mono.advance(12.0)  # user 2 and 3 are full again: not in the snapshot
-    data = limiter.snapshot()
-    assert set(data["buckets"]) == {"1"}
-
-    wall.advance(6.0)  # the restart took 6 s; the new process's monotonic clock starts over
-    restarted = UserRateLimiter(5, 60.0, clock=FakeClock(0.0), wall_clock=wall)
-    restarted.restore(data)
-    assert len(restarted) == 1
-    assert restarted.check(1) is None  # 1 token after the 12 s before the snapshot
-    assert restarted.check(1) == pytest.approx(6.0)  # 6 s of the next one came from the restart
-
-
-@pytest.mark.parametrize(
-    "data",
-    [{}, {"version": 99}, {"version": 1, "taken_at": "x", "buckets": {}}, {"version": 1}],
-)
-def test_bad_snapshot_is_ignored(data: dict[str, object]) -> None:
-    limiter = UserRateLimiter(5, 60.0, clock=FakeClock())
-    limiter.restore(data)
-    assert len(limiter) == 0
-
-
-# --------------------------------------------------------------------------- model gate
-
-
 async def settle(rounds: int = 10) -> None:
     """Let every runnable task run until it blocks (zero-time yields, not sleeps)."""
     for _ in range(rounds):

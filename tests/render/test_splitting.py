@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render.splitting import DISCORD_LIMIT, split_message
+from bot.render.discord_limits import MESSAGE_CHARS
+from bot.render.splitting import split_message
 
 
 def fences_balanced(chunk: str) -> bool:
@@ -26,7 +27,7 @@ def test_five_thousand_characters_of_lines() -> None:
     assert len(text) > 5000
     chunks = split_message(text)
     assert len(chunks) >= 3
-    assert all(0 < len(c) <= DISCORD_LIMIT for c in chunks)
+    assert all(0 < len(c) <= MESSAGE_CHARS for c in chunks)
     assert "\n".join(chunks) == text  # cut only at line boundaries
 
 
@@ -35,7 +36,7 @@ def test_code_block_is_closed_and_reopened() -> None:
     chunks = split_message("Here:\n" + code + "\nDone.")
     assert len(chunks) > 1
     for chunk in chunks:
-        assert len(chunk) <= DISCORD_LIMIT
+        assert len(chunk) <= MESSAGE_CHARS
         assert fences_balanced(chunk)
     code_chunks = [c for c in chunks if "print(" in c]
     assert all("```python" in c for c in code_chunks)
@@ -53,7 +54,7 @@ def test_display_math_block_is_not_cut() -> None:
 def test_one_huge_line_is_cut_at_spaces() -> None:
     text = " ".join(["word"] * 1000)
     chunks = split_message(text)
-    assert all(len(c) <= DISCORD_LIMIT for c in chunks)
+    assert all(len(c) <= MESSAGE_CHARS for c in chunks)
     assert " ".join(chunks).split() == text.split()
 
 

@@ -1,0 +1,101 @@
+"""Answer assembly: display math as `[formula N]` lines plus PNGs, inline math as Unicode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .discord_limits import ATTACHMENTS_PER_MESSAGE
+from .formula_png import render_latex_png
+from .spans import display_spans, outside_code
+from .unicode import to_discord_text
+
+__all__ = ["PreparedAnswer", "prepare_answer"]
+
+
+def _placeholder(number: int) -> str:
+    return f"[formula {number}]"
+
+
+def _split_display(text: str) -> list[str | tuple[str]]:
+    """`text` as prose strings and 1-tuples `(latex,)` for display blocks outside code."""
+    parts: list[str | tuple[str]] = []
+    prose: list[str] = []
+    for start, end, is_code in outside_code(text):
+        chunk = text[start:end]
+        if is_code:
+            prose.append(chunk)
+            continue
+        pos = 0
+        for d_start, d_end, latex in display_spans(chunk):
+            prose.append(chunk[pos:d_start])
+            parts.append("".join(prose))
+            parts.append((latex,))
+            prose = []
+            pos = d_end
+        prose.append(chunk[pos:])
+    parts.append("".join(prose))
+    return parts
+
+
+def _join_blocks(parts: list[str | tuple[str]], block: Callable[[str], str]) -> str:
+    """Join prose with `block(latex)` for each display block, each block on lines of its own."""
+    out = ""
+    after_block = False
+    for part in parts:
+        if isinstance(part, str):
+            if after_block:
+                part = part.lstrip(" \t")
+                if part and not part.startswith("\n"):
+                    part = "\n" + part
+                after_block = not part
+            out += part
+            continue
+        before = out.rstrip(" \t")
+        if before and not before.endswith("\n"):
+            before += "\n"
+        out = before + block(part[0])
+        after_block = True
+    return out
+
+
+def _code_block(latex: str) -> str:
+    # Display math is only found outside code, so `latex` holds no ``` that could close this.
+    return f"```latex\n{latex}\n```"
+
+
+@dataclass(frozen=True)
+class PreparedAnswer:
+    """An answer ready for Discord: text to send and PNG images to attach.
+
+    `images` holds `(filename, png)` pairs, `formula-1.png`, `formula-2.png`, … ; the text
+    shows `[formula N]` where image N belongs.
+    """
+
+    text: str
+    images: tuple[tuple[str, bytes], ...] = ()
+
+
+def prepare_answer(text: str) -> PreparedAnswer:
+    """Make a model's Markdown answer Discord-ready: display math as images, inline as Unicode.
+
+    Each display formula that renders becomes a `[formula N]` line plus the attachment
+    `formula-N.png` (numbered by image). One that does not render, or beyond the first
+    `ATTACHMENTS_PER_MESSAGE` images (one Discord message's worth), is kept as its LaTeX source
+    in a ```latex code block. The rest of the text then goes through `to_discord_text`.
+    Rendering is CPU work (tens of milliseconds per formula): call this from a worker thread,
+    e.g. `await asyncio.to_thread(prepare_answer, t)`.
+    """
+    parts = _split_display(text)
+    images: list[tuple[str, bytes]] = []
+
+    def block(latex: str) -> str:
+        if len(images) < ATTACHMENTS_PER_MESSAGE:
+            png = render_latex_png(latex)
+            if png is not None:
+                images.append((f"formula-{len(images) + 1}.png", png))
+                return _placeholder(len(images))
+        return _code_block(latex)
+
+    joined = _join_blocks(parts, block)
+    return PreparedAnswer(text=to_discord_text(joined), images=tuple(images))

@@ -1,0 +1,118 @@
+"""An answer made ready for Discord: `prepare_answer`, its images and its text."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bot.render.answer import PreparedAnswer, prepare_answer
+from bot.render.discord_limits import ATTACHMENTS_PER_MESSAGE
+from bot.render.unicode import to_discord_text
+from tests.render.samples import PNG_SIGNATURE, QUADRATIC, ROOTS
+
+
+def test_prepare_answer_attaches_images_and_converts_inline() -> None:
+    answer = prepare_answer(
+        "For $a \\ne 0$ the roots are\n$$" + QUADRATIC + "$$\nand `$code$` stays."
+    )
+    assert isinstance(answer, PreparedAnswer)
+    assert answer.text == "For a ≠ 0 the roots are\n[formula 1]\nand `$code$` stays."
+    assert [name for name, _ in answer.images] == ["formula-1.png"]
+    assert answer.images[0][1][:8] == PNG_SIGNATURE
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        answer.text = "changed"  # type: ignore[misc]
+
+
+def test_prepare_answer_keeps_unrenderable_latex_as_a_code_block() -> None:
+    matrix = r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"
+    answer = prepare_answer(f"Matrix:\n$${matrix}$$\nthen \\[x^2\\] and $y^2$.")
+    assert answer.text == f"Matrix:\n```latex\n{matrix}\n```\nthen\n[formula 1]\nand y²."
+    assert [name for name, _ in answer.images] == ["formula-1.png"]
+
+
+def test_prepare_answer_caps_images_and_keeps_the_rest_as_source() -> None:
+    cap = ATTACHMENTS_PER_MESSAGE  # one Discord message's worth of images
+    text = "\n".join(f"$$x^{{{i}}}$$" for i in range(cap + 2))
+    answer = prepare_answer(text)
+    assert [name for name, _ in answer.images] == [f"formula-{i}.png" for i in range(1, cap + 1)]
+    lines = answer.text.split("\n")
+    assert lines[:cap] == [f"[formula {i}]" for i in range(1, cap + 1)]
+    assert lines[cap:] == ["```latex", "x^{10}", "```", "```latex", "x^{11}", "```"]
+
+
+def test_prepare_answer_code_blocks_stay_well_formed() -> None:
+    text = (
+        "```python\nprint('$$x$$')\n```\n"
+        "Now $$\\undefined{x}$$ and $$\\begin{cases} 1 \\end{cases}$$ end `$$y$$`."
+    )
+    answer = prepare_answer(text)
+    fences = [line for line in answer.text.split("\n") if line.startswith("```")]
+    assert fences == ["```python", "```", "```latex", "```", "```latex", "```"]
+    assert answer.text.endswith("```\nend `$$y$$`.")
+    assert answer.images == ()
+
+
+def test_prepare_answer_without_math() -> None:
+    assert prepare_answer("4") == PreparedAnswer(text="4", images=())
+
+
+def test_prepare_answer_both_syntaxes_multiline_and_numbered() -> None:
+    answer = prepare_answer(ROOTS)
+    assert answer.text == "The roots are\n[formula 1]\nand also\n[formula 2]\nwhere a ≠ 0."
+    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+
+
+def test_prepare_answer_mid_line_blocks_get_lines_of_their_own() -> None:
+    answer = prepare_answer("We get $$x=2$$ so \\[y = 3\\] holds.")
+    assert answer.text == "We get\n[formula 1]\nso\n[formula 2]\nholds."
+
+
+def test_prepare_answer_adjacent_blocks_and_text_edges() -> None:
+    answer = prepare_answer("$$a$$$$b$$")
+    assert answer.text == "[formula 1]\n[formula 2]"
+    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+
+
+def test_prepare_answer_ignores_code_and_unclosed_or_empty_blocks() -> None:
+    text = (
+        "```\n$$inside code$$\n```\n`\\[inline code\\]`\n$$ $$ empty, \\[ unclosed, $$ unclosed too"
+    )
+    assert prepare_answer(text) == PreparedAnswer(text=text, images=())
+
+
+HOSTILE = {
+    "nested braces": "$" + "{" * 5000 + "x" + "}" * 5000 + "$",
+    "open braces": "$$" + "{" * 5000 + "$$",
+    "50k dollars": "$" * 50_000,
+    "50k inline": "$a$ " * 12_500,
+    "50k unclosed": "\\[" * 25_000,
+    "50k backticks": "`a " * 17_000,
+    "50k mixed": ("Let $x^2$ be `c` and $$y$$ \\(z\\) for $5 and $10. " * 1000)[:50_000],
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_input_returns_quickly(text: str) -> None:
+    start = time.perf_counter()
+    converted = to_discord_text(text)
+    answer = prepare_answer(text)
+    assert time.perf_counter() - start < 5
+    assert isinstance(converted, str)
+    assert len(answer.images) <= ATTACHMENTS_PER_MESSAGE
+
+
+def test_import_is_light_and_discord_free() -> None:
+    code = (
+        "import sys, bot.render.answer, bot.render.formula_png, bot.render.spans\n"
+        "import bot.render.unicode, bot.render.discord_limits\n"
+        "heavy = ('matplotlib', 'pylatexenc', 'unicodeit', 'discord', 'numpy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
