@@ -7,13 +7,13 @@ from typing import Any, cast
 
 import discord
 import yarl
-from discord import app_commands
 
 from ..config.settings import Settings
 from ..core.assistant import Assistant
-from .commands import MathCommands, on_command_error, sync_if_changed
+from .commands import MathCommands
 from .inflight import InFlight
 from .messages import MessageFlow
+from .tree import MathCommandTree
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def intents() -> discord.Intents:
 class _MathBotBase:
     """What every flavour of the bot shares; mixed into a discord.py client class."""
 
-    tree: app_commands.CommandTree[Any]
+    tree: MathCommandTree
 
     def __init__(self, settings: Settings, assistant: Assistant, **options: Any) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
@@ -46,14 +46,7 @@ class _MathBotBase:
         client = cast(discord.Client, self)
         self.settings = settings
         self.assistant = assistant
-        self.tree = app_commands.CommandTree(
-            client,
-            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
-            allowed_contexts=app_commands.AppCommandContext(
-                guild=True, dm_channel=True, private_channel=True
-            ),
-        )
-        self.tree.on_error = on_command_error
+        self.tree = MathCommandTree(client)
         self.in_flight = InFlight()
         MathCommands(assistant, settings.session_scope, self.in_flight).install(self.tree)
         self._messages = MessageFlow(client, assistant, settings)
@@ -64,7 +57,7 @@ class _MathBotBase:
         if application_id is None:
             log.warning("no application id yet: slash commands not synced")
             return
-        await sync_if_changed(self.tree, application_id)
+        await self.tree.sync_if_changed(application_id)
 
     async def close(self) -> None:
         """Let answers under way finish (briefly), then disconnect and close the core."""

@@ -1,4 +1,4 @@
-"""Slash commands (/math, /forget) and syncing them only when Discord's copy differs."""
+"""Slash commands (/math, /forget, /cancel, /history, /export, /usage) bound to one assistant."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from discord import app_commands
 
 from ..config.settings import SessionScope
 from ..core.assistant import MAX_QUESTION_CHARS, Assistant
-from ..core.failures import GENERIC
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from .inflight import InFlight
@@ -130,23 +129,6 @@ class MathCommands:
         return interaction.permissions.manage_messages
 
 
-async def on_command_error(
-    interaction: discord.Interaction, error: app_commands.AppCommandError
-) -> None:
-    """Log the failure and tell the user politely, wherever the interaction stands."""
-    original = getattr(error, "original", error)
-    text = str(original) if isinstance(original, UserFacingError) else GENERIC
-    if not isinstance(original, UserFacingError):
-        log.error("slash command failed", exc_info=error)
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
-    except discord.HTTPException:
-        log.exception("could not report a slash command failure")
-
-
 async def private_reply(interaction: discord.Interaction, text: str) -> None:
     """Answer the interaction with a message only the caller sees."""
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
@@ -158,46 +140,3 @@ def quote(question: str) -> str:
     if len(line) > QUOTE_LIMIT:
         line = line[: QUOTE_LIMIT - 1] + "…"
     return f"> {line}"
-
-
-async def sync_if_changed(tree: app_commands.CommandTree[Any], application_id: int) -> bool:
-    """Upload the commands only when they differ from Discord's copy; True if uploaded."""
-    local = [command.to_dict(tree) for command in tree.get_commands()]
-    remote = await tree.client.http.get_global_commands(application_id)
-    if normalize_commands(local) == normalize_commands(remote):
-        log.info("slash commands are up to date (%d)", len(local))
-        return False
-    await tree.sync()
-    log.info("slash commands synced (%d)", len(local))
-    return True
-
-
-_COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")
-_OPTION_KEYS = (
-    "type", "name", "description", "required", "min_length", "max_length",
-    "min_value", "max_value", "autocomplete", "channel_types",
-)  # fmt: skip
-
-
-def normalize_commands(commands: Any) -> list[dict[str, Any]]:
-    """The parts of command payloads that matter, with Discord's defaults filled in."""
-    return sorted((_normalize_command(c) for c in commands), key=lambda c: str(c["name"]))
-
-
-def _normalize_command(command: dict[str, Any]) -> dict[str, Any]:
-    data = {key: command.get(key) for key in _COMMAND_KEYS}
-    data["type"] = data["type"] or 1
-    data["nsfw"] = bool(data["nsfw"])
-    data["contexts"] = sorted(command.get("contexts") or [])
-    data["integration_types"] = sorted(command.get("integration_types") or [0])
-    data["options"] = [_normalize_option(o) for o in command.get("options") or []]
-    return data
-
-
-def _normalize_option(option: dict[str, Any]) -> dict[str, Any]:
-    data = {key: option.get(key) for key in _OPTION_KEYS}
-    data["required"] = bool(data["required"])
-    data["autocomplete"] = bool(data["autocomplete"])
-    data["choices"] = [(c.get("name"), c.get("value")) for c in option.get("choices") or []]
-    data["options"] = [_normalize_option(o) for o in option.get("options") or []]
-    return data
