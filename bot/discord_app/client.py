@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import Any
 
 import discord
 import yarl
@@ -35,46 +35,42 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class _MathBotBase:
-    """What every flavour of the bot shares; mixed into a discord.py client class."""
-
-    tree: MathCommandTree
+class MathBot(discord.Client):
+    """mathbot on one gateway connection: answers messages and slash commands with
+    `assistant`. Extra keyword arguments go to `discord.Client`."""
 
     def __init__(self, settings: Settings, assistant: Assistant, **options: Any) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(), **options)
-        client = cast(discord.Client, self)
         self.settings = settings
         self.assistant = assistant
-        self.tree = MathCommandTree(client)
+        self.tree = MathCommandTree(self)
         self.in_flight = InFlight()
         MathCommands(assistant, settings.session_scope, self.in_flight).install(self.tree)
-        self._messages = MessageFlow(client, assistant, settings)
+        self._messages = MessageFlow(self, assistant, settings)
 
     async def setup_hook(self) -> None:
         await self.assistant.start()
-        application_id = cast(discord.Client, self).application_id
-        if application_id is None:
+        if self.application_id is None:
             log.warning("no application id yet: slash commands not synced")
             return
-        await self.tree.sync_if_changed(application_id)
+        await self.tree.sync_if_changed(self.application_id)
 
     async def close(self) -> None:
         """Let answers under way finish (briefly), then disconnect and close the core."""
         try:
             await self.in_flight.drain(SHUTDOWN_GRACE)
-            await super().close()  # type: ignore[misc]
+            await super().close()
         finally:
             await self.assistant.close()
 
     async def on_ready(self) -> None:
-        client = cast(discord.Client, self)
         log.info(
             "logged in as %s (id %s) in %d servers, shards %s",
-            client.user,
-            client.user and client.user.id,
-            len(client.guilds),
-            client.shard_id if client.shard_count is None else client.shard_count,
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+            self.shard_id if self.shard_count is None else self.shard_count,
         )
 
     async def on_message(self, message: discord.Message) -> None:
@@ -90,15 +86,12 @@ class _MathBotBase:
             await self._messages.handle_edit(before, after)
 
 
-class MathBot(_MathBotBase, discord.Client):
-    """mathbot on one gateway connection. Extra keyword arguments go to `discord.Client`."""
+class ShardedMathBot(MathBot, discord.AutoShardedClient):
+    """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers.
+    `MathBot`'s `super()` calls reach `discord.AutoShardedClient` here."""
 
 
-class ShardedMathBot(_MathBotBase, discord.AutoShardedClient):
-    """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers."""
-
-
-def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> discord.Client:
+def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> MathBot:
     """The plain client, or the sharded one when shards are configured."""
     if settings.shard_count is None:
         return MathBot(settings, assistant, **options)
