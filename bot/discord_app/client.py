@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import discord
@@ -10,10 +11,9 @@ import yarl
 
 from ..config.settings import Settings
 from ..core.assistant import Assistant
-from .commands import MathCommands
 from .inflight import InFlight
 from .messages import MessageFlow
-from .tree import MathCommandTree
+from .tree import MathCommandTree, SlashCommand
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,29 @@ def intents() -> discord.Intents:
 
 
 class MathBot(discord.Client):
-    """mathbot on one gateway connection: answers messages and slash commands with
-    `assistant`. Extra keyword arguments go to `discord.Client`."""
+    """mathbot on one gateway connection: answers messages and the slash `commands` with
+    `assistant`. Extra keyword arguments go to `discord.Client`.
 
-    def __init__(self, settings: Settings, assistant: Assistant, **options: Any) -> None:
+    The slash commands reach the bot as `interaction.client`: `assistant`, `settings` and
+    `in_flight` (the handlers at work, which `close()` lets finish) are theirs to use.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        assistant: Assistant,
+        *,
+        commands: Iterable[SlashCommand],
+        **options: Any,
+    ) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(), **options)
         self.settings = settings
         self.assistant = assistant
         self.tree = MathCommandTree(self)
         self.in_flight = InFlight()
-        MathCommands(assistant, settings.session_scope, self.in_flight).install(self.tree)
+        for command in commands:
+            self.tree.add_command(command)
         self._messages = MessageFlow(self, assistant, settings)
 
     async def setup_hook(self) -> None:
@@ -89,13 +101,3 @@ class MathBot(discord.Client):
 class ShardedMathBot(MathBot, discord.AutoShardedClient):
     """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers.
     `MathBot`'s `super()` calls reach `discord.AutoShardedClient` here."""
-
-
-def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> MathBot:
-    """The plain client, or the sharded one when shards are configured."""
-    if settings.shard_count is None:
-        return MathBot(settings, assistant, **options)
-    options.setdefault("shard_count", settings.shard_count)
-    if settings.shard_ids is not None:
-        options.setdefault("shard_ids", list(settings.shard_ids))
-    return ShardedMathBot(settings, assistant, **options)

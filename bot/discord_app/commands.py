@@ -1,135 +1,139 @@
-"""Slash commands (/math, /forget, /cancel, /history, /export, /usage) bound to one assistant."""
+"""Slash commands (/math, /forget, /cancel, /history, /export, /usage): each a call on the core."""
 
 from __future__ import annotations
 
 import io
-import logging
-from typing import Any
 
 import discord
 from discord import app_commands
 
-from ..config.settings import SessionScope
-from ..core.assistant import MAX_QUESTION_CHARS, Assistant
+from ..core.assistant import MAX_QUESTION_CHARS
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
-from .inflight import InFlight
+from .client import MathBot
 from .messages import outcome
 from .replies import NO_PINGS, send_followups
 from .requesters import from_interaction
-
-log = logging.getLogger(__name__)
+from .tree import SlashCommand
 
 QUOTE_LIMIT = 200
 NOT_HERE = "Sorry, I can't help with that here."
 NEEDS_MANAGE = "changing the channel's shared conversation needs the Manage Messages permission."
 
+# Discord shows the first paragraph of each command's docstring as its description: changing
+# one changes the command payload, and the next start uploads the commands again.
 
-class MathCommands:
-    """The bot's slash commands, bound to one assistant."""
 
-    def __init__(self, assistant: Assistant, scope: SessionScope, in_flight: InFlight) -> None:
-        self._assistant = assistant
-        self._scope = scope
-        self._in_flight = in_flight
+@app_commands.command()
+@app_commands.describe(question="Your math question, e.g. what is 2+2?")
+async def math(
+    interaction: discord.Interaction[MathBot],
+    question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+) -> None:
+    """Ask the math assistant a question (it remembers the conversation)
 
-    def install(self, tree: app_commands.CommandTree[Any]) -> None:
-        commands = {
-            "math": (
-                self.math,
-                "Ask the math assistant a question (it remembers the conversation)",
-            ),
-            "forget": (self.forget, "Make the math assistant forget your conversation"),
-            "cancel": (self.cancel, "Stop the question the math assistant is working on"),
-            "history": (self.history, "See what the math assistant remembers of your conversation"),
-            "export": (self.export, "Download your whole stored conversation as a JSON file"),
-            "usage": (self.usage, "How many tokens your questions used today and in total"),
-        }
-        for name, (callback, description) in commands.items():
-            tree.add_command(
-                app_commands.Command(name=name, description=description, callback=callback)
-            )
-
-    def session_id(self, interaction: discord.Interaction) -> str:
-        return conversation_id(
-            self._scope, user_id=interaction.user.id, channel_id=interaction.channel_id
+    The answer is public, under a quote of the question; a refusal only the caller sees.
+    """
+    bot = interaction.client
+    try:
+        admitted = bot.assistant.admit(question, from_interaction(interaction))
+    except UserFacingError as exc:
+        await private_reply(interaction, exc.message)
+        return
+    except QuietRefusal:
+        await private_reply(interaction, NOT_HERE)
+        return
+    async with bot.in_flight.track():
+        turn = bot.assistant.submit(session_id(interaction), admitted)
+        await interaction.response.defer(thinking=True)
+        answer = await outcome(turn)
+        await send_followups(
+            interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
         )
 
-    @app_commands.describe(question="Your math question, e.g. what is 2+2?")
-    async def math(
-        self,
-        interaction: discord.Interaction,
-        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
-    ) -> None:
-        try:
-            admitted = self._assistant.admit(question, from_interaction(interaction))
-        except UserFacingError as exc:
-            await private_reply(interaction, exc.message)
-            return
-        except QuietRefusal:
-            await private_reply(interaction, NOT_HERE)
-            return
-        async with self._in_flight.track():
-            turn = self._assistant.submit(self.session_id(interaction), admitted)
-            await interaction.response.defer(thinking=True)
-            answer = await outcome(turn)
-            await send_followups(
-                interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
-            )
 
-    async def forget(self, interaction: discord.Interaction) -> None:
-        if not self._may_change(interaction):
-            await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._assistant.forget(self.session_id(interaction))
-        whose = "this channel's" if self._scope == "channel" else "our"
-        await interaction.followup.send(
-            f"Done: I have forgotten {whose} conversation.",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
-        )
-
-    async def cancel(self, interaction: discord.Interaction) -> None:
-        if not self._may_change(interaction):
-            await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
-            return
-        stopped = self._assistant.cancel(self.session_id(interaction))
-        await private_reply(
-            interaction,
-            "Stopped the question in progress." if stopped else "Nothing to stop right now.",
-        )
-
-    @app_commands.describe(turns="How many of the latest exchanges to show (1-25, default 5)")
-    async def history(
-        self, interaction: discord.Interaction, turns: app_commands.Range[int, 1, 25] = 5
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await self._assistant.history(self.session_id(interaction), turns)
-        await send_followups(interaction, text, ephemeral=True)
-
-    async def export(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        export = await self._assistant.export(self.session_id(interaction))
-        await interaction.followup.send(
-            f"Our conversation: {export.items} stored items (format `{export.format}`).",
-            file=discord.File(io.BytesIO(export.data), filename="mathbot-conversation.json"),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
-        )
-
-    async def usage(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await self._assistant.usage(from_interaction(interaction))
-        await send_followups(interaction, text, ephemeral=True)
-
-    def _may_change(self, interaction: discord.Interaction) -> bool:
-        if self._scope != "channel" or interaction.guild_id is None:
-            return True
-        return interaction.permissions.manage_messages
+@app_commands.command()
+async def forget(interaction: discord.Interaction[MathBot]) -> None:
+    """Make the math assistant forget your conversation"""
+    if not may_change(interaction):
+        await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
+        return
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    await interaction.client.assistant.forget(session_id(interaction))
+    whose = "this channel's" if interaction.client.settings.session_scope == "channel" else "our"
+    await interaction.followup.send(
+        f"Done: I have forgotten {whose} conversation.",
+        ephemeral=True,
+        allowed_mentions=NO_PINGS,
+    )
 
 
-async def private_reply(interaction: discord.Interaction, text: str) -> None:
+@app_commands.command()
+async def cancel(interaction: discord.Interaction[MathBot]) -> None:
+    """Stop the question the math assistant is working on"""
+    if not may_change(interaction):
+        await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
+        return
+    stopped = interaction.client.assistant.cancel(session_id(interaction))
+    await private_reply(
+        interaction,
+        "Stopped the question in progress." if stopped else "Nothing to stop right now.",
+    )
+
+
+@app_commands.command()
+@app_commands.describe(turns="How many of the latest exchanges to show (1-25, default 5)")
+async def history(
+    interaction: discord.Interaction[MathBot], turns: app_commands.Range[int, 1, 25] = 5
+) -> None:
+    """See what the math assistant remembers of your conversation"""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    text = await interaction.client.assistant.history(session_id(interaction), turns)
+    await send_followups(interaction, text, ephemeral=True)
+
+
+@app_commands.command()
+async def export(interaction: discord.Interaction[MathBot]) -> None:
+    """Download your whole stored conversation as a JSON file"""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    stored = await interaction.client.assistant.export(session_id(interaction))
+    await interaction.followup.send(
+        f"Our conversation: {stored.items} stored items (format `{stored.format}`).",
+        file=discord.File(io.BytesIO(stored.data), filename="mathbot-conversation.json"),
+        ephemeral=True,
+        allowed_mentions=NO_PINGS,
+    )
+
+
+@app_commands.command()
+async def usage(interaction: discord.Interaction[MathBot]) -> None:
+    """How many tokens your questions used today and in total"""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    text = await interaction.client.assistant.usage(from_interaction(interaction))
+    await send_followups(interaction, text, ephemeral=True)
+
+
+SLASH_COMMANDS: tuple[SlashCommand, ...] = (math, forget, cancel, history, export, usage)
+
+
+def session_id(interaction: discord.Interaction[MathBot]) -> str:
+    """The conversation a command is about: the caller's, or the channel's (channel scope)."""
+    return conversation_id(
+        interaction.client.settings.session_scope,
+        user_id=interaction.user.id,
+        channel_id=interaction.channel_id,
+    )
+
+
+def may_change(interaction: discord.Interaction[MathBot]) -> bool:
+    """Whether the caller may stop or wipe the conversation: in a server under channel
+    scope it is shared, so only members who can manage messages may."""
+    if interaction.client.settings.session_scope != "channel" or interaction.guild_id is None:
+        return True
+    return interaction.permissions.manage_messages
+
+
+async def private_reply(interaction: discord.Interaction[MathBot], text: str) -> None:
     """Answer the interaction with a message only the caller sees."""
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 

@@ -14,6 +14,8 @@ from .replies import NO_PINGS
 
 log = logging.getLogger(__name__)
 
+SlashCommand = app_commands.Command[Any, ..., Any]  # one command, whatever it takes
+
 _COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")
 _OPTION_KEYS = (
     "type", "name", "description", "required", "min_length", "max_length",
