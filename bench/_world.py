@@ -340,7 +340,8 @@ async def running_bot(
 ) -> AsyncIterator[tuple[discord.Client, Assistant]]:
     """The real bot (build_bot + Assistant with its default SQLite store), connected."""
     from bot.app import build
-    from bot.discord_app.client import build_bot, point_discord_at
+    from bot.discord_app.build import build_bot
+    from bot.discord_app.client import point_discord_at
     from bot.process import tune_garbage_collector
     from tests.fakes.discord_server import running_client
 

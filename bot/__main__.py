@@ -14,7 +14,8 @@ import discord
 from .app import build
 from .config.settings import ConfigError, Settings, load_settings
 from .core.assistant import Assistant
-from .discord_app.client import build_bot, point_discord_at
+from .discord_app.build import build_bot
+from .discord_app.client import point_discord_at
 from .process import setup_logging, tune_garbage_collector
 from .terminal import run_chat
 

@@ -8,11 +8,10 @@ import json
 import sqlite3
 from typing import Any
 
-import discord
-
 from bot.app import build
 from bot.config.settings import Settings
-from bot.discord_app.client import build_bot
+from bot.discord_app.build import build_bot
+from bot.discord_app.client import MathBot
 from bot.tools.calculator.language import Calculator
 from bot.tools.plotting.request import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
@@ -45,10 +44,10 @@ class World:
         self.calculator = calculator
         self.plotter = plotter
         self.now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)  # the bot's clock; tests move it
-        self.bot: discord.Client | None = None
+        self.bot: MathBot | None = None
         self._running: Any = None
 
-    async def start_bot(self, **changes: Any) -> discord.Client:
+    async def start_bot(self, **changes: Any) -> MathBot:
         if changes:
             self.settings = dataclasses.replace(self.settings, **changes)
         assistant = build(
@@ -65,7 +64,7 @@ class World:
             running, self._running, self.bot = self._running, None, None
             await running.__aexit__(None, None, None)
 
-    async def restart_bot(self, **changes: Any) -> discord.Client:
+    async def restart_bot(self, **changes: Any) -> MathBot:
         await self.stop_bot()
         return await self.start_bot(**changes)
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
 import discord
 import yarl
-from discord import app_commands
 
 from ..config.settings import Settings
 from ..core.assistant import Assistant
-from .commands import MathCommands, on_command_error, sync_if_changed
 from .inflight import InFlight
 from .messages import MessageFlow
+from .tree import MathCommandTree, SlashCommand
 
 log = logging.getLogger(__name__)
 
@@ -35,53 +35,54 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class _MathBotBase:
-    """What every flavour of the bot shares; mixed into a discord.py client class."""
+class MathBot(discord.Client):
+    """mathbot on one gateway connection: answers messages and the slash `commands` with
+    `assistant`. Extra keyword arguments go to `discord.Client`.
 
-    tree: app_commands.CommandTree[Any]
+    The slash commands reach the bot as `interaction.client`: `assistant`, `settings` and
+    `in_flight` (the handlers at work, which `close()` lets finish) are theirs to use.
+    """
 
-    def __init__(self, settings: Settings, assistant: Assistant, **options: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        assistant: Assistant,
+        *,
+        commands: Iterable[SlashCommand],
+        **options: Any,
+    ) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(intents=intents(), **options)
-        client = cast(discord.Client, self)
         self.settings = settings
         self.assistant = assistant
-        self.tree = app_commands.CommandTree(
-            client,
-            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
-            allowed_contexts=app_commands.AppCommandContext(
-                guild=True, dm_channel=True, private_channel=True
-            ),
-        )
-        self.tree.on_error = on_command_error
+        self.tree = MathCommandTree(self)
         self.in_flight = InFlight()
-        MathCommands(assistant, settings.session_scope, self.in_flight).install(self.tree)
-        self._messages = MessageFlow(client, assistant, settings)
+        for command in commands:
+            self.tree.add_command(command)
+        self._messages = MessageFlow(self, assistant, settings)
 
     async def setup_hook(self) -> None:
         await self.assistant.start()
-        application_id = cast(discord.Client, self).application_id
-        if application_id is None:
+        if self.application_id is None:
             log.warning("no application id yet: slash commands not synced")
             return
-        await sync_if_changed(self.tree, application_id)
+        await self.tree.sync_if_changed(self.application_id)
 
     async def close(self) -> None:
         """Let answers under way finish (briefly), then disconnect and close the core."""
         try:
             await self.in_flight.drain(SHUTDOWN_GRACE)
-            await super().close()  # type: ignore[misc]
+            await super().close()
         finally:
             await self.assistant.close()
 
     async def on_ready(self) -> None:
-        client = cast(discord.Client, self)
         log.info(
             "logged in as %s (id %s) in %d servers, shards %s",
-            client.user,
-            client.user and client.user.id,
-            len(client.guilds),
-            client.shard_id if client.shard_count is None else client.shard_count,
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+            self.shard_id if self.shard_count is None else self.shard_count,
         )
 
     async def on_message(self, message: discord.Message) -> None:
@@ -97,19 +98,6 @@ class _MathBotBase:
             await self._messages.handle_edit(before, after)
 
 
-class MathBot(_MathBotBase, discord.Client):
-    """mathbot on one gateway connection. Extra keyword arguments go to `discord.Client`."""
-
-
-class ShardedMathBot(_MathBotBase, discord.AutoShardedClient):
-    """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers."""
-
-
-def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> discord.Client:
-    """The plain client, or the sharded one when shards are configured."""
-    if settings.shard_count is None:
-        return MathBot(settings, assistant, **options)
-    options.setdefault("shard_count", settings.shard_count)
-    if settings.shard_ids is not None:
-        options.setdefault("shard_ids", list(settings.shard_ids))
-    return ShardedMathBot(settings, assistant, **options)
+class ShardedMathBot(MathBot, discord.AutoShardedClient):
+    """mathbot on several shards (SHARD_COUNT / SHARD_IDS), for bots in many servers.
+    `MathBot`'s `super()` calls reach `discord.AutoShardedClient` here."""

@@ -12,7 +12,8 @@ import pytest
 
 from bot.app import build
 from bot.config.settings import Settings
-from bot.discord_app.client import ShardedMathBot, build_bot
+from bot.discord_app.build import build_bot
+from bot.discord_app.client import ShardedMathBot
 from bot.memory.keys import user_session_id
 from bot.memory.postgres import PostgresStore
 from bot.tools.calculator.language import Calculator
