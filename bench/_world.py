@@ -379,7 +379,7 @@ async def shared_parts(stack: contextlib.AsyncExitStack) -> dict[str, Any]:
 
     if "calculator" not in inspect.signature(Assistant).parameters:
         return {}
-    from bot.tools.calculator.language import Calculator
+    from bot.tools.calculator.calculator import Calculator
 
     calculator = Calculator()
     stack.push_async_callback(calculator.close)

@@ -13,8 +13,8 @@ import discord
 from bot.config.settings import Settings
 from bot.core.assistant import Assistant
 from bot.discord_app.client import build_bot
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 

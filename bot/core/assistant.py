@@ -30,8 +30,10 @@ from ..limits.usage import utc_now
 from ..memory.session import SessionStore, TurnSession
 from ..memory.stores import open_store
 from ..render.uploads import MAX_FILES, NO_IMAGES, Upload, model_input, with_text_files
-from ..tools.calculator.language import Calculator, calculate_tool
-from ..tools.plotting.request import Plotter, plot_tool
+from ..tools.calculator.calculator import Calculator
+from ..tools.calculator.tool import calculate_tool
+from ..tools.plotting.plotter import Plotter
+from ..tools.plotting.tool import plot_tool
 from ..tools.turn_context import TurnContext
 from .agent import build_agent, build_model, run_config
 from .failures import EMPTY, FailureExplainer

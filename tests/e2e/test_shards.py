@@ -15,8 +15,8 @@ from bot.core.assistant import Assistant
 from bot.discord_app.client import ShardedMathBot, build_bot
 from bot.memory.session import user_session_id
 from bot.memory.stores import PostgresStore
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, build_discord

@@ -37,8 +37,8 @@ from bot.memory.stores import (
     open_store,
     turn_lock_key,
 )
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 
 POSTGRES_URL = os.environ.get(
     "MATHBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

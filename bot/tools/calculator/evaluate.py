@@ -30,7 +30,7 @@ from .language import (
     parse_expression,
 )
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 __all__ = ["build_expression", "evaluate_source", "warm_up"]
 
@@ -61,7 +61,7 @@ def evaluate_source(source: str, limits: Limits) -> dict[str, str]:
     except Exception as exc:
         # SymPy reports bad input with many exception types (TypeError, ValueError,
         # PolynomialError, NonInvertibleMatrixError...); their text is mathematical.
-        logger.debug("evaluation of %r failed", source, exc_info=True)
+        log.debug("evaluation of %r failed", source, exc_info=True)
         return {"error": f"could not evaluate: {_first_line(exc) or type(exc).__name__}"}
 
 

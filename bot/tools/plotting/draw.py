@@ -20,7 +20,7 @@ from ..calculator.evaluate import build_expression  # the calculator's sandboxed
 from ..calculator.language import CalculatorError, parse_expression
 from .request import PlotError, PlotLimits, PlotRequest, function_source, split_point
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 __all__ = ["PALETTE", "render_request", "warm_up"]
 
@@ -53,7 +53,7 @@ def render_request(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
     except RecursionError:
         return {"error": "an expression is too deeply nested to plot"}
     except Exception as exc:
-        logger.debug("plot failed", exc_info=True)
+        log.debug("plot failed", exc_info=True)
         return {"error": f"could not draw the plot: {_first_line(exc) or type(exc).__name__}"}
 
 
@@ -112,7 +112,7 @@ def _build(text: str, what: str, limits: PlotLimits) -> Any:
     except (MemoryError, RecursionError):
         raise
     except Exception as exc:
-        logger.debug("could not build %r", text, exc_info=True)
+        log.debug("could not build %r", text, exc_info=True)
         raise PlotError(f"{what}: could not evaluate: {_first_line(exc)}") from None
 
 
@@ -189,7 +189,7 @@ class _Evaluator:
         try:
             self._vector = sympy.lambdify(var, expr, modules="numpy")
         except Exception:  # NumPy has no counterpart for a function in it (e.g. an Integral)
-            logger.debug("no NumPy form for %s", expr, exc_info=True)
+            log.debug("no NumPy form for %s", expr, exc_info=True)
             self._vector = None
 
     def __call__(self, xs: np.ndarray) -> np.ndarray:
@@ -199,7 +199,7 @@ class _Evaluator:
             except (MemoryError, RecursionError):
                 raise
             except Exception:  # gamma, binomial...: NumPy cannot take them on arrays
-                logger.debug("falling back to mpmath for %s", self._expr, exc_info=True)
+                log.debug("falling back to mpmath for %s", self._expr, exc_info=True)
                 self._vector = None
         return self._pointwise(xs)
 
