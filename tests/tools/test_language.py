@@ -61,6 +61,6 @@ async def test_parse_returns_only_whitelisted_nodes() -> None:
 
 
 async def test_every_function_has_an_implementation() -> None:
-    from bot.tools.calculator import evaluate
+    from bot.tools.calculator import functions
 
-    assert set(FUNCTIONS) == set(evaluate._FUNCTIONS)
+    assert set(FUNCTIONS) == set(functions.IMPLEMENTATIONS)

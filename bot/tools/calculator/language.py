@@ -52,7 +52,7 @@ class Limits:
 
     @property
     def max_digits(self) -> int:
-        """The decimal digits an integer of ``max_int_bits`` bits has, roughly."""
+        """The decimal digits an integer of `max_int_bits` bits has, roughly."""
         return int(self.max_int_bits / _LOG2_10)
 
 
@@ -181,7 +181,7 @@ _DIRECTIONS = frozenset({"+", "-", "+-"})
 
 
 def is_symbol_name(name: str) -> bool:
-    """Whether ``name`` is a variable the language accepts (x, x1, x_1, theta, ...)."""
+    """Whether `name` is a variable the language accepts (x, x1, x_1, theta, ...)."""
     if name in CONSTANTS:
         return False
     return name in _GREEK or _SYMBOL_RE.fullmatch(name) is not None
@@ -210,15 +210,15 @@ def log2_size(numerator: int, denominator: int = 1) -> float:
 
 
 def check_bits(bits: float, limits: Limits, what: str = "the result") -> None:
-    """Refuse a number or coefficient of about ``bits`` bits if that exceeds the limit."""
+    """Refuse a number or coefficient of about `bits` bits if that exceeds the limit."""
     if bits > limits.max_int_bits:
         raise _too_large(bits, limits, what)
 
 
 def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> None:
-    """Refuse ``base ** exponent`` when the exact result would be too big to hold.
+    """Refuse `base ** exponent` when the exact result would be too big to hold.
 
-    ``base_log2`` is log2 of the base's numerator or denominator (0 for 0, 1 and -1).
+    `base_log2` is log2 of the base's numerator or denominator (0 for 0, 1 and -1).
     """
     if base_log2 <= 0 or exponent == 0:
         return
@@ -229,7 +229,7 @@ def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> N
 
 
 def check_factorial(n: int, limits: Limits) -> None:
-    """Refuse ``factorial(n)`` above the cap."""
+    """Refuse `factorial(n)` above the cap."""
     if n > limits.max_factorial:
         digits = math.lgamma(n + 1) / math.log(10) if n < 10**15 else float(n)
         raise CalculatorError(
@@ -239,7 +239,7 @@ def check_factorial(n: int, limits: Limits) -> None:
 
 
 def check_binomial(n: int, k: int, limits: Limits) -> None:
-    """Refuse ``binomial(n, k)`` when its value would exceed the size limit."""
+    """Refuse `binomial(n, k)` when its value would exceed the size limit."""
     if not 0 <= k <= n:
         return
     m = min(k, n - k)
@@ -276,7 +276,7 @@ def check_matrix_dims(rows: int, cols: int, limits: Limits) -> None:
 
 
 def check_int_cap(name: str, n: int, cap: int) -> None:
-    """Refuse an integer argument ``n`` of ``name`` above ``cap``."""
+    """Refuse an integer argument `n` of `name` above `cap`."""
     if n > cap:
         raise CalculatorError(
             f"expression too large: {name}({_approx(n)}) is over the limit of {cap:,}"
@@ -377,7 +377,7 @@ def _match(tokens: list[_Tok]) -> dict[int, int]:
 
 
 def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
-    """Turn postfix ``n!`` into ``factorial(n)``."""
+    """Turn postfix `n!` into `factorial(n)`."""
     while True:
         try:
             i = next(i for i, tok in enumerate(tokens) if tok == _Tok("op", "!"))
@@ -403,7 +403,7 @@ def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
 
 
 def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
-    """Insert ``*`` in ``2x``, ``2(x+1)``, ``(x+1)(x-1)`` and ``(x+1)x``."""
+    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)` and `(x+1)x`."""
     out: list[_Tok] = []
     for tok in tokens:
         if out:
@@ -417,10 +417,10 @@ def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
 
 
 def _rewrite_equations(tokens: list[_Tok]) -> list[_Tok]:
-    """Rewrite ``lhs = rhs`` (at any level, one per comma-separated item) to ``Eq(lhs, rhs)``.
+    """Rewrite `lhs = rhs` (at any level, one per comma-separated item) to `Eq(lhs, rhs)`.
 
-    ``name=value`` directly inside the call of a function that takes that keyword stays a
-    keyword argument (``limit(1/x, x, 0, dir='+')``, ``N(pi, n=30)``).
+    `name=value` directly inside the call of a function that takes that keyword stays a
+    keyword argument (`limit(1/x, x, 0, dir='+')`, `N(pi, n=30)`).
     """
     pairs = _match(tokens)
     comma = _Tok("op", ",")
@@ -555,8 +555,8 @@ class ParsedExpression(NamedTuple):
 def parse_expression(expression: str, limits: Limits | None = None) -> ParsedExpression:
     """Parse and vet an expression; return its canonical source and whitelisted AST.
 
-    Also estimates the size of exact integer results, so that ``9**9**9**9`` or
-    ``factorial(10**8)`` are refused here, in microseconds, rather than in a worker.
+    Also estimates the size of exact integer results, so that `9**9**9**9` or
+    `factorial(10**8)` are refused here, in microseconds, rather than in a worker.
     Raises CalculatorError with a message the model can act on.
     """
     limits = limits or Limits()
@@ -727,11 +727,11 @@ def _op_text(op: ast.AST) -> str:
 class _Est(NamedTuple):
     """What is statically known of a sub-expression.
 
-    ``numeric`` says it is a plain rational number; ``value`` is that number while it is
-    small enough to track cheaply (None otherwise); ``bits`` bounds log2 of the number, or,
+    `numeric` says it is a plain rational number; `value` is that number while it is
+    small enough to track cheaply (None otherwise); `bits` bounds log2 of the number, or,
     for a symbolic expression, of the numeric coefficient SymPy computes eagerly for it;
-    ``spreads`` says whether a power of it raises that coefficient to the power too
-    (products and powers do; SymPy leaves ``(x + 2)**n`` alone).
+    `spreads` says whether a power of it raises that coefficient to the power too
+    (products and powers do; SymPy leaves `(x + 2)**n` alone).
     """
 
     value: Fraction | None

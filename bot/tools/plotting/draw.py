@@ -42,7 +42,7 @@ _FONT = {"title": 17.0, "label": 15.0, "tick": 13.0, "legend": 13.0, "note": 12.
 
 
 def render_request(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
-    """Evaluate and draw ``request``: ``{"png", "summary", "plot_area"}`` or ``{"error"}``."""
+    """Evaluate and draw `request`: `{"png", "summary", "plot_area"}` or `{"error"}`."""
     try:
         with np.errstate(all="ignore"):
             return _Plot(request, limits).run()
@@ -72,7 +72,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _snap(value: float, scale: float, relative: float = 1e-9) -> float | int | None:
-    """``value`` rounded to a power of ten near ``relative * scale``, then as ``_num``.
+    """`value` rounded to a power of ten near `relative * scale`, then as `_num`.
 
     Removes the noise of bisection and floating point: 1.4999999993 becomes 1.5 and
     -2.8e-18 becomes 0 on a plot some units wide.
@@ -148,7 +148,7 @@ def _is_odd_root(e: Any) -> bool:
 
 
 def _real_odd_roots(expr: sympy.Expr) -> sympy.Expr:
-    """``x^(p/q)`` with odd q as the real root for negative x (cbrt(-8) = -2)."""
+    """`x^(p/q)` with odd q as the real root for negative x (cbrt(-8) = -2)."""
     return expr.replace(
         _is_odd_root, lambda e: sympy.sign(e.base) ** e.exp.p * sympy.Abs(e.base) ** e.exp
     )
@@ -165,7 +165,7 @@ def _real_scalar(value: Any) -> float:
 
 
 def _real(values: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Values as a float array of ``shape``: NaN where not a finite real number."""
+    """Values as a float array of `shape`: NaN where not a finite real number."""
     y = np.asarray(values)
     if y.dtype == object:
         flat = np.broadcast_to(y, shape).ravel()
@@ -368,7 +368,7 @@ def _zeros(curve: _Curve, broken: set[int]) -> None:
 
 
 def _golden(ev: _Evaluator, a: float, b: float, key: Callable[[float], float]) -> float:
-    """Where ``key(f(x))`` is least on [a, b], by golden-section search (a or b if undefined)."""
+    """Where `key(f(x))` is least on [a, b], by golden-section search (a or b if undefined)."""
     for _ in range(60):
         c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
         fc, fd = (key(float(v)) for v in ev(np.array([c, d])))
@@ -907,7 +907,7 @@ def _pi_label(multiple: Fraction) -> str:
 
 
 def _mathtext_ok(text: str) -> bool:
-    """Whether ``text`` has $...$ math that matplotlib can typeset (else: shown literally)."""
+    """Whether `text` has $...$ math that matplotlib can typeset (else: shown literally)."""
     if text.count("$") < 2:
         return False
     from matplotlib.font_manager import FontProperties

@@ -82,7 +82,7 @@ _LHS_RE = re.compile(r"^\s*(?:y|[A-Za-z](?:_?\d)?\s*\(\s*[A-Za-z]\w{0,7}\s*\))\s
 
 
 def function_source(text: str) -> str:
-    """The expression of a function as written, without a leading ``y =`` or ``f(x) =``."""
+    """The expression of a function as written, without a leading `y =` or `f(x) =`."""
     return _LHS_RE.sub("", text, count=1).strip()
 
 
@@ -110,7 +110,7 @@ def split_point(text: str) -> tuple[str, str | None]:
 
 
 def _top_level(text: str) -> str:
-    """``text`` with everything inside brackets removed."""
+    """`text` with everything inside brackets removed."""
     out: list[str] = []
     depth = 0
     for ch in text:
