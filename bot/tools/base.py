@@ -9,6 +9,9 @@ from .workers import PoolClosed, WorkerPool
 
 __all__ = ["ToolClient", "ToolError", "to_json"]
 
+#: How much longer than the client's own deadline the agent SDK lets one tool call take.
+_TOOL_TIMEOUT_MARGIN = 10.0
+
 
 class ToolError(Exception):
     """A problem with a tool's input, worded so that the model can act on it."""
@@ -41,6 +44,11 @@ class ToolClient:
     def timeout(self) -> float:
         """The hard wall-clock limit of one call, in seconds."""
         return self._workers.timeout
+
+    @property
+    def tool_timeout(self) -> float:
+        """The agent SDK's limit on one call of the tool: a backstop well behind `timeout`."""
+        return self._workers.timeout + _TOOL_TIMEOUT_MARGIN
 
     async def __aenter__(self) -> Self:
         await self.start()

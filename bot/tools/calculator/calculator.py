@@ -87,7 +87,7 @@ class Calculator(ToolClient):
                 max_workers,
                 memory_mb,
                 max_tasks_per_worker=max_tasks_per_worker,
-                max_str_digits=max(4_300, self._limits.max_digits * 4),
+                max_str_digits=self._limits.max_str_digits,
                 warm_up=warm_up,
                 probe=functools.partial(evaluate, "1", self._limits),
                 preload=worker_modules() if preload is None else preload,

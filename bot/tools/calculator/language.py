@@ -55,6 +55,12 @@ class Limits:
         """The decimal digits an integer of `max_int_bits` bits has, roughly."""
         return int(self.max_int_bits / _LOG2_10)
 
+    @property
+    def max_str_digits(self) -> int:
+        """The int-to-text digit cap a worker needs to print every number these limits allow
+        (never below Python's default of 4,300)."""
+        return max(4_300, self.max_digits * 4)
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:

@@ -61,5 +61,5 @@ def calculate_tool(calculator: Calculator) -> FunctionTool:
     return function_tool(
         calculate,
         name_override="calculate",
-        timeout=calculator.timeout + 10.0,
+        timeout=calculator.tool_timeout,
     )

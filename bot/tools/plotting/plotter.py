@@ -107,7 +107,7 @@ class Plotter(ToolClient):
                 max_workers,
                 memory_mb,
                 max_tasks_per_worker=max_tasks_per_worker,
-                max_str_digits=max(4_300, self._limits.expression.max_digits * 4),
+                max_str_digits=self._limits.expression.max_str_digits,
                 warm_up=warm_up,
                 probe=functools.partial(render, probe, self._limits),
                 preload=worker_modules() if preload is None else preload,

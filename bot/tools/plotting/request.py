@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from ..base import ToolError
 from ..calculator.language import CalculatorError, Limits, is_symbol_name, vet_expression
@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 #: The ways a list of numbers can be drawn.
-DATA_KINDS = ("line", "scatter", "bar", "histogram")
 DataKind = Literal["line", "scatter", "bar", "histogram"]
+DATA_KINDS: tuple[DataKind, ...] = get_args(DataKind)
 
 
 class PlotError(ToolError):

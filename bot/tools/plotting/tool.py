@@ -39,6 +39,7 @@ def _lenient_list(value: Any) -> Any:
 
 
 def _null_is(default: Any) -> BeforeValidator:
+    """A validator that reads null as `default`."""
     return BeforeValidator(lambda value: default if value is None else value)
 
 
@@ -142,7 +143,7 @@ def plot_tool(plotter: Plotter) -> FunctionTool:
     # get_type_hints() resolves annotations in this module's namespace, where the SDK's
     # types are not imported (importing the SDK is left to the process that builds tools).
     plot.__annotations__["ctx"] = RunContextWrapper[TurnContext]
-    return function_tool(plot, name_override="plot", timeout=plotter.timeout + 10.0)
+    return function_tool(plot, name_override="plot", timeout=plotter.tool_timeout)
 
 
 async def _answer(plotter: Plotter, context: TurnContext, request: PlotRequest) -> str:
