@@ -374,7 +374,7 @@ async def shared_parts(stack: contextlib.AsyncExitStack) -> dict[str, Any]:
     """Keyword arguments for `bot.app.build` beyond the settings, as the tests' harness passes
     them: a calculator owned by the caller, whose worker pool starts only if the model ever
     calls the tool (the fake model never does), so no worker processes are started per bot."""
-    from bot.tools.calculator.language import Calculator
+    from bot.tools.calculator.calculator import Calculator
 
     calculator = Calculator()
     stack.push_async_callback(calculator.close)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.tools.calculator.language import Calculator
+    from bot.tools.calculator.calculator import Calculator
 
 # Templates of everyday questions; {i} varies so that SymPy's cache does not flatter us.
 ORDINARY = [
@@ -65,7 +65,7 @@ async def _timed(calc: Calculator, expression: str) -> tuple[float, dict[str, st
 
 async def run(evaluations: int, limit_s: float, workers: int) -> None:
     """Run the benchmark and print its table."""
-    from bot.tools.calculator.language import Calculator
+    from bot.tools.calculator.calculator import Calculator
 
     started = time.perf_counter()
     async with Calculator(timeout=limit_s, max_workers=workers) as calc:

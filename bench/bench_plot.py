@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.tools.plotting.request import PlotRequest, PlotResult, Plotter
+    from bot.tools.plotting.plotter import PlotResult, Plotter
+    from bot.tools.plotting.request import PlotRequest
 
 
 def _ordinary(i: int) -> list[tuple[str, dict[str, Any]]]:
@@ -74,7 +75,8 @@ async def _timed(plotter: Plotter, request: PlotRequest) -> tuple[float, PlotRes
 
 async def run(rounds: int, limit_s: float, workers: int) -> None:
     """Run the benchmark and print its table."""
-    from bot.tools.plotting.request import PlotRequest, Plotter
+    from bot.tools.plotting.plotter import Plotter
+    from bot.tools.plotting.request import PlotRequest
 
     started = time.perf_counter()
     async with Plotter(timeout=limit_s, max_workers=workers) as plotter:

@@ -20,8 +20,10 @@ from .limits.ratelimit import ModelGate, UserRateLimiter
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
 from .memory.store import SessionStore
 from .memory.stores import open_store
-from .tools.calculator.language import Calculator, calculate_tool
-from .tools.plotting.request import Plotter, plot_tool
+from .tools.calculator.calculator import Calculator
+from .tools.calculator.tool import calculate_tool
+from .tools.plotting.plotter import Plotter
+from .tools.plotting.tool import plot_tool
 
 log = logging.getLogger(__name__)
 

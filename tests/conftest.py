@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config.settings import Settings
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import World, build_discord
 

@@ -12,8 +12,8 @@ from bot.app import build
 from bot.config.settings import Settings
 from bot.discord_app.build import build_bot
 from bot.discord_app.client import MathBot
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 

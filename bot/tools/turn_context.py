@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MAX_IMAGES_PER_TURN = 10  # Discord attaches at most 10 files to one message
+from ..render.discord_limits import ATTACHMENTS_PER_MESSAGE
 
 
 @dataclass
@@ -18,7 +18,7 @@ class TurnContext:
 
     def add_image(self, stem: str, png: bytes) -> str | None:
         """Keep a PNG for the reply; its file name, or None when the turn has enough images."""
-        if len(self.images) >= MAX_IMAGES_PER_TURN:
+        if len(self.images) >= ATTACHMENTS_PER_MESSAGE:
             return None
         name = f"{stem}-{len(self.images) + 1}.png"
         self.images.append((name, png))

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import logging
 import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import pebble
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 __all__ = [
-    "WORKER_MODULES",
     "PoolClosed",
     "PoolStopping",
     "PoolUnavailable",
@@ -24,14 +25,12 @@ __all__ = [
     "WorkerCrashed",
     "WorkerError",
     "WorkerFailed",
+    "WorkerFunction",
     "WorkerPool",
     "WorkerTimeout",
 ]
 
 _T = TypeVar("_T")
-
-#: Modules the fork server loads once, so that a replaced worker starts in milliseconds.
-WORKER_MODULES = ("bot.tools.calculator.evaluate", "bot.tools.plotting.draw")
 
 #: Time kept back from each call's deadline for the work around the task itself.
 _DEADLINE_MARGIN = 0.02
@@ -39,18 +38,17 @@ _DEADLINE_MARGIN = 0.02
 _START_TIMEOUT = 120.0
 #: How long stopping a pool waits for its processes to end, in seconds.
 _JOIN_TIMEOUT = 10.0
-
-
-# --------------------------------------------------------------------------------------------
-# Why a call did not bring back the task's own answer.
-# --------------------------------------------------------------------------------------------
+#: Modules the fork server loads once, so that a replaced worker starts in milliseconds: every
+#: pool's `preload`, collected as pools are made, because one fork server serves the whole
+#: process and it imports its modules only when the first pool starts it.
+_forkserver_preload: dict[str, None] = {}
 
 
 class WorkerError(Exception):
     """A call that brought back no answer from the task; each subclass says why.
 
     Its text is a short phrase that reads after the caller's name ("calculator timed out
-    after 2s"); ``log_level`` is how loudly the caller should log it.
+    after 2s"); `log_level` is how loudly the caller should log it.
     """
 
     log_level: ClassVar[int] = logging.DEBUG
@@ -91,14 +89,29 @@ class WorkerCrashed(WorkerError):
 
 
 class WorkerFailed(WorkerError):
-    """The task raised an exception of its own; it is chained as ``__cause__``."""
+    """The task raised an exception of its own; it is chained as `__cause__`."""
 
     log_level = logging.ERROR
 
 
-# --------------------------------------------------------------------------------------------
-# The worker side (runs in the worker processes).
-# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerFunction:
+    """A module-level function named by its module and name, imported only where it is called.
+
+    It is pickled as the two names (as pebble pickles any function), so the process that hands
+    it to a pool never imports the module (and SymPy or matplotlib with it): only workers do.
+    """
+
+    module: str
+    name: str
+
+    def resolve(self) -> Callable[..., Any]:
+        """Import the module (in a worker, the fork server has done so already) and the function."""
+        function: Callable[..., Any] = getattr(importlib.import_module(self.module), self.name)
+        return function
+
+    def __call__(self, *args: Any) -> Any:
+        return self.resolve()(*args)
 
 
 def _init_worker(
@@ -125,7 +138,7 @@ def _init_worker(
                 memory_bytes = min(memory_bytes, hard)
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
     except (ImportError, ValueError, OSError) as exc:  # not on Linux, or not permitted
-        logger.warning("%s worker: could not set resource limits: %s", name, exc)
+        log.warning("%s worker: could not set resource limits: %s", name, exc)
     if warm_up is not None:
         warm_up()
 
@@ -139,22 +152,19 @@ def _ping() -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------------------
-# The pool.
-# --------------------------------------------------------------------------------------------
-
-
 class WorkerPool:
-    """Runs picklable functions in worker processes, each call bounded by ``timeout`` seconds.
+    """Runs picklable functions in worker processes, each call bounded by `timeout` seconds.
 
     The deadline covers waiting for a free worker too: only as many tasks as workers are ever
     handed to pebble, and a call that waits for a worker waits here, where giving up costs
     nothing. A task still running at its deadline has its worker killed and replaced, so the
     pool keeps serving after hostile input. A call that brings back no answer raises a
-    :class:`WorkerError` subclass saying why.
+    `WorkerError` subclass saying why.
 
-    ``warm_up`` (a picklable module-level function) runs in each fresh worker after its limits
-    are set; ``probe`` runs once at start, so that ``start`` returns with a worker ready.
+    `warm_up` (a picklable module-level function or `WorkerFunction`) runs in each fresh worker
+    after its limits are set; `probe` runs once at start, so that `start` returns with a worker
+    ready. `preload` names the modules the pool's tasks need; the fork server, shared by every
+    pool of the process, imports those of every pool made before it starts.
     """
 
     def __init__(
@@ -168,7 +178,7 @@ class WorkerPool:
         max_str_digits: int = 0,
         warm_up: Callable[[], object] | None = None,
         probe: Callable[[], object] = _ping,
-        preload: Sequence[str] = WORKER_MODULES,
+        preload: Sequence[str] = (),
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -182,11 +192,11 @@ class WorkerPool:
         self._max_str_digits = max_str_digits
         self._warm_up = warm_up
         self._probe = probe
-        self._preload = tuple(preload)
         self._pool: pebble.ProcessPool | None = None
         self._start_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(max_workers)
         self._closed = False
+        _forkserver_preload.update(dict.fromkeys(preload))
 
     @property
     def timeout(self) -> float:
@@ -195,18 +205,13 @@ class WorkerPool:
 
     @property
     def running(self) -> bool:
-        """Whether the processes are up (false before ``start``, after ``close``)."""
+        """Whether the processes are up (false before `start`, after `close`)."""
         return self._pool is not None
 
     @property
     def closed(self) -> bool:
-        """Whether ``close`` has been called (a closed pool never starts again)."""
+        """Whether `close` has been called (a closed pool never starts again)."""
         return self._closed
-
-    @property
-    def process_pool(self) -> pebble.ProcessPool | None:
-        """The running pebble pool, if any (for inspection; use :meth:`run` to run tasks)."""
-        return self._pool
 
     def deadline(self) -> float:
         """The event-loop time by which a call that starts now must have ended."""
@@ -215,7 +220,7 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the processes and wait until a worker has answered the probe (idempotent).
 
-        Raises :class:`PoolClosed` once the pool is closed.
+        Raises `PoolClosed` once the pool is closed.
         """
         async with self._start_lock:
             if self._closed:
@@ -231,14 +236,14 @@ class WorkerPool:
         if pool is not None:
             pool.stop()
             await asyncio.to_thread(pool.join, _JOIN_TIMEOUT)
-            logger.info("%s pool stopped", self._name)
+            log.info("%s pool stopped", self._name)
 
     async def run(self, fn: Callable[..., _T], *args: Any, deadline: float | None = None) -> _T:
-        """Run ``fn(*args)`` in a worker and return its answer by ``deadline``.
+        """Run `fn(*args)` in a worker and return its answer by `deadline`.
 
-        ``deadline`` is an event-loop time (see :meth:`deadline`); by default the call may
-        take ``timeout`` seconds from now. Raises a :class:`WorkerError` subclass instead of
-        an answer; a cancelled call kills its worker if the task had started.
+        `deadline` is an event-loop time (see `deadline()`); by default the call may take
+        `timeout` seconds from now. Raises a `WorkerError` subclass instead of an answer; a
+        cancelled call kills its worker if the task had started.
         """
         loop = asyncio.get_running_loop()
         if deadline is None:
@@ -254,12 +259,12 @@ class WorkerPool:
             try:
                 future = self._schedule(fn, args)
             except RuntimeError:
-                logger.exception("%s pool broken; restarting it", self._name)
+                log.exception("%s pool broken; restarting it", self._name)
                 try:
                     await self._restart()
                     future = self._schedule(fn, args)
                 except Exception as exc:
-                    logger.exception("%s pool could not be restarted", self._name)
+                    log.exception("%s pool could not be restarted", self._name)
                     raise PoolUnavailable("pool unavailable") from exc
             return await self._wait(future, deadline - loop.time())
         finally:
@@ -274,7 +279,7 @@ class WorkerPool:
             # so replacing a killed worker takes milliseconds, and no worker is forked from
             # this process's threads. The fork server is shared by every pool of the process,
             # so this only applies if it is not running yet: preload every pool's modules.
-            context.set_forkserver_preload(list(self._preload))
+            context.set_forkserver_preload(list(_forkserver_preload))
         pool = pebble.ProcessPool(
             max_workers=self._max_workers,
             max_tasks=self._max_tasks,
@@ -295,7 +300,7 @@ class WorkerPool:
             pool.stop()
             pool.join(_JOIN_TIMEOUT)
             raise
-        logger.info(
+        log.info(
             "%s pool started: %d workers (%s), timeout %gs, memory %d MB",
             self._name,
             self._max_workers,

@@ -16,8 +16,8 @@ from bot.config.settings import Settings
 from bot.core.assistant import HELP, MAX_QUESTION_CHARS, Assistant
 from bot.core.failures import EMPTY, GENERIC
 from bot.errors import UserFacingError
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from bot.tools.turn_context import TurnContext
 
 

@@ -21,8 +21,8 @@ from bot.core.failures import (
     UNREACHABLE,
 )
 from bot.errors import UserFacingError
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.llm_server import FakeLLM
 
 

@@ -16,8 +16,8 @@ from bot.discord_app.build import build_bot
 from bot.discord_app.client import ShardedMathBot
 from bot.memory.keys import user_session_id
 from bot.memory.postgres import PostgresStore
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, build_discord

@@ -35,8 +35,8 @@ from bot.memory.redis import RedisStore
 from bot.memory.sqlite import SQLiteStore
 from bot.memory.store import SessionStore
 from bot.memory.stores import open_store
-from bot.tools.calculator.language import Calculator
-from bot.tools.plotting.request import Plotter
+from bot.tools.calculator.calculator import Calculator
+from bot.tools.plotting.plotter import Plotter
 
 POSTGRES_URL = os.environ.get(
     "MATHBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

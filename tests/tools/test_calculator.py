@@ -1,8 +1,7 @@
-"""Tests of the sandboxed SymPy calculator and its ``calculate`` agent tool."""
+"""Tests of the `Calculator`: exact answers, errors, and hostile input in its worker pool."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import time
@@ -11,16 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bot.tools.calculator.language import (
-    FUNCTIONS,
-    Calculator,
-    CalculatorError,
-    Limits,
-    calculate_tool,
-    parse_expression,
-    prepare_expression,
-    vet_expression,
-)
+from bot.tools.calculator.calculator import Calculator
 
 # One calculator (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -44,9 +34,7 @@ async def answer(calc: Calculator, expression: str) -> dict[str, str]:
     return payload
 
 
-# --------------------------------------------------------------------------------------------
 # Exact results: (expression, result, decimal or None)
-# --------------------------------------------------------------------------------------------
 
 EXACT: list[tuple[str, str, str | None]] = [
     # arithmetic, big integers, fractions
@@ -197,9 +185,7 @@ async def test_huge_integer_is_truncated_with_its_digit_count(calc: Calculator) 
     assert payload["decimal"] == "4.22857792660554e+16325"
 
 
-# --------------------------------------------------------------------------------------------
 # Errors the model can act on
-# --------------------------------------------------------------------------------------------
 
 ERRORS: list[tuple[str, str]] = [
     ("1/0", "division by zero"),
@@ -249,9 +235,7 @@ async def test_symbolic_power_is_not_refused(calc: Calculator) -> None:
     assert (await answer(calc, "diff(x**1000000, x)"))["result"] == "1000000*x**999999"
 
 
-# --------------------------------------------------------------------------------------------
 # The sandbox: hostile input gets a quick, clear error and the calculator keeps answering
-# --------------------------------------------------------------------------------------------
 
 HOSTILE: list[tuple[str, str]] = [
     ("__import__('os').system('id')", "not allowed"),
@@ -292,14 +276,6 @@ async def test_cheap_refusals_never_reach_a_worker(calc: Calculator) -> None:
     started = time.perf_counter()
     for expression in ("9**9**9**9", "factorial(10**8)", "'a'*10**9", "(" * 10_000):
         assert "error" in await answer(calc, expression)
-    assert time.perf_counter() - started < 0.1
-
-
-async def test_ten_thousand_nested_parentheses_fail_fast_even_without_the_length_cap() -> None:
-    limits = Limits(max_length=100_000)
-    started = time.perf_counter()
-    with pytest.raises(CalculatorError, match="too deeply nested"):
-        vet_expression("(" * 10_000 + "1" + ")" * 10_000, limits)
     assert time.perf_counter() - started < 0.1
 
 
@@ -345,89 +321,3 @@ async def test_closed_calculator_answers_with_an_error() -> None:
     assert "error" in await answer(calc, "1 + 1")
     with pytest.raises(RuntimeError):
         await calc.start()
-
-
-# --------------------------------------------------------------------------------------------
-# The parser, in process
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "source"),
-    [
-        ("x^2 = 4", "Eq ( x ** 2 , 4 )"),
-        ("2x + 3(x+1)", "2 * x + 3 * ( x + 1 )"),
-        ("(x+1)(x-1)", "( x + 1 ) * ( x - 1 )"),
-        ("n! + (n+1)!", "factorial ( n ) + factorial ( ( n + 1 ) )"),
-        ("sin(x)!", "factorial ( sin ( x ) )"),
-        ("x != 2", "x != 2"),
-        (
-            "solve([x + y = 3, x - y = 1], [x, y])",
-            "solve ( [ Eq ( x + y , 3 ) , Eq ( x - y , 1 ) ] , [ x , y ] )",
-        ),
-        ("limit(1/x, x, 0, dir='-')", "limit ( 1 / x , x , 0 , dir = '-' )"),
-        ("N(pi, n=30)", "N ( pi , n = 30 )"),
-        ("solve(n = 3, n)", "solve ( Eq ( n , 3 ) , n )"),
-        ("2 × 3 − π", "2 * 3 - pi"),
-        ("1.5e3x", "1.5e3 * x"),
-    ],
-)
-async def test_prepare_rewrites(text: str, source: str) -> None:
-    assert prepare_expression(text) == source
-    assert prepare_expression(source) == source  # idempotent: the worker re-checks it
-
-
-async def test_parse_returns_only_whitelisted_nodes() -> None:
-    parsed = parse_expression("integrate(x^2 * sin(theta), (x, 0, pi)) + Matrix([[1, 2]])")
-    allowed = (
-        ast.Expression, ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Call,
-        ast.Tuple, ast.List, ast.Compare, ast.Load, ast.operator, ast.unaryop,
-        ast.cmpop, ast.keyword,
-    )  # fmt: skip
-    assert all(isinstance(node, allowed) for node in ast.walk(parsed.tree))
-
-
-async def test_every_function_has_an_implementation() -> None:
-    from bot.tools.calculator import evaluate as calculator_worker
-
-    assert set(FUNCTIONS) == set(calculator_worker._FUNCTIONS)
-
-
-# --------------------------------------------------------------------------------------------
-# The tool, through the Agents SDK
-# --------------------------------------------------------------------------------------------
-
-
-async def test_tool_schema(calc: Calculator) -> None:
-    tool = calculate_tool(calc)
-    assert tool.name == "calculate"
-    assert tool.params_json_schema["required"] == ["expression"]
-    assert tool.params_json_schema["properties"]["expression"]["type"] == "string"
-    assert "N(expr, digits)" in tool.description
-
-
-async def test_tool_through_the_sdk(calc: Calculator) -> None:
-    from agents import Agent, RunConfig, Runner
-    from agents.items import ToolCallOutputItem
-    from agents.testing import ScriptedModel, assistant_message, function_call
-
-    model = ScriptedModel(
-        [
-            [function_call("calculate", {"expression": "2**100"}, call_id="call-1")],
-            [function_call("calculate", {"expression": "1/0"}, call_id="call-2")],
-            [assistant_message("2^100 = 1267650600228229401496703205376")],
-        ]
-    )
-    agent = Agent(
-        name="mathbot", instructions="Do math.", model=model, tools=[calculate_tool(calc)]
-    )
-    result = await Runner.run(agent, "What is 2^100?", run_config=RunConfig(tracing_disabled=True))
-    outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
-    assert [json.loads(output) for output in outputs] == [
-        {"result": "1267650600228229401496703205376", "latex": "1267650600228229401496703205376"},
-        {"error": "division by zero"},
-    ]
-    assert result.final_output == "2^100 = 1267650600228229401496703205376"
-    # The model saw the exact tool output on its next turn.
-    last_input = model.calls[-1].input
-    assert any(isinstance(item, dict) and item.get("output") == outputs[0] for item in last_input)

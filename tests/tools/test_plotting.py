@@ -1,4 +1,4 @@
-"""Tests of the sandboxed plotter and its ``plot`` agent tool."""
+"""Tests of the `Plotter`: drawings, their summaries, and hostile input in its worker pool."""
 
 from __future__ import annotations
 
@@ -16,18 +16,8 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot.tools.plotting.request import (
-    PlotError,
-    PlotLimits,
-    PlotRequest,
-    PlotResult,
-    Plotter,
-    check_request,
-    function_source,
-    plot_tool,
-    split_point,
-)
-from bot.tools.turn_context import TurnContext
+from bot.tools.plotting.plotter import PlotResult, Plotter
+from bot.tools.plotting.request import PlotError, PlotLimits, PlotRequest, check_request
 
 # One plotter (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -35,7 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TIMEOUT = 3.0
 WIDTH, HEIGHT = PlotLimits().width_px, PlotLimits().height_px
 HARD_INTEGRAL = "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)"
-BLUE = (0x1F, 0x63, 0xC6)  # plotting_worker.PALETTE[0], the first line's colour
+BLUE = (0x1F, 0x63, 0xC6)  # draw.PALETTE[0], the first line's colour
 RED = (0xD1, 0x32, 0x1F)  # PALETTE[1]
 
 
@@ -103,9 +93,7 @@ def line_pixels_near(
     return int(close_to(window, color).sum())
 
 
-# --------------------------------------------------------------------------------------------
 # Rendering
-# --------------------------------------------------------------------------------------------
 
 
 async def test_sin_and_cos_make_a_png_of_the_configured_size(plotter: Plotter) -> None:
@@ -289,9 +277,7 @@ async def test_titles_labels_and_mathtext(plotter: Plotter) -> None:
     assert result.summary["functions"][0]["label"] == "area"
 
 
-# --------------------------------------------------------------------------------------------
 # Hostile and degenerate input
-# --------------------------------------------------------------------------------------------
 
 # (request fields, part of the error, refused in-process without a worker)
 ERRORS: list[tuple[dict[str, Any], str, bool]] = [
@@ -354,7 +340,7 @@ async def test_cheap_refusals_never_reach_a_worker() -> None:
         with pytest.raises(PlotError, match=re.escape(message)):
             check_request(PlotRequest(**fields))
     assert time.perf_counter() - started < 0.2
-    assert cold._pool is None
+    assert not cold._workers.running
     await cold.close()
 
 
@@ -375,155 +361,6 @@ async def test_closed_plotter_answers_with_an_error() -> None:
     await p.close()
     result = await p.render(PlotRequest(functions=("x",)))
     assert result.error is not None and "closed" in result.error
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1", ("1", None)),
-        ("pi/2", ("pi/2", None)),
-        ("1, 0", ("1", "0")),
-        ("(1, 0)", ("1", "0")),
-        ("[2, sqrt(2)]", ("2", "sqrt(2)")),
-        ("(1+2)*(3)", ("(1+2)*(3)", None)),
-        ("atan2(1, 2), 3", ("atan2(1, 2)", "3")),
-    ],
-)
-async def test_split_point(text: str, expected: tuple[str, str | None]) -> None:
-    assert split_point(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("y = x^2", "x^2"),
-        ("f(x) = sin(x)", "sin(x)"),
-        ("g_1(t)= t", "t"),
-        ("sin(x) = 1/2", "sin(x) = 1/2"),
-        ("y == 2", "y == 2"),
-        ("x^2", "x^2"),
-    ],
-)
-async def test_function_source(text: str, expected: str) -> None:
-    assert function_source(text) == expected
-
-
-# --------------------------------------------------------------------------------------------
-# The tool, through the Agents SDK
-# --------------------------------------------------------------------------------------------
-
-
-async def test_tool_schema_is_strict(plotter: Plotter) -> None:
-    from agents.strict_schema import ensure_strict_json_schema
-
-    tool = plot_tool(plotter)
-    schema = tool.params_json_schema
-    assert tool.name == "plot" and tool.strict_json_schema
-    assert schema["additionalProperties"] is False
-    assert sorted(schema["required"]) == sorted(schema["properties"])
-    assert "ctx" not in schema["properties"]
-    properties = schema["properties"]
-    assert properties["functions"] == {
-        "default": [],
-        "description": properties["functions"]["description"],
-        "items": {"type": "string"},
-        "title": "Functions",
-        "type": "array",
-    }
-    assert properties["x_min"]["type"] == "string"
-    assert properties["data"]["items"] == {"type": "number"}
-    assert properties["data_kind"]["enum"] == ["line", "scatter", "bar", "histogram"]
-    assert properties["log_y"]["type"] == "boolean"
-    assert all(p.get("description") for p in properties.values())
-    assert ensure_strict_json_schema(json.loads(json.dumps(schema))) == schema
-    assert "mark_points" in tool.description or "JSON" in tool.description
-
-
-async def test_tool_through_the_sdk(plotter: Plotter) -> None:
-    from agents import Agent, RunConfig, Runner
-    from agents.items import ToolCallOutputItem
-    from agents.testing import ScriptedModel, assistant_message, function_call
-
-    model = ScriptedModel(
-        [
-            [
-                function_call(
-                    "plot",
-                    {"functions": ["sin(x)"], "x_min": "0", "x_max": "2*pi", "title": "sin"},
-                    call_id="p1",
-                )
-            ],
-            [function_call("plot", {"functions": ["sqrt(-1-x^2)"]}, call_id="p2")],
-            [assistant_message("Here is sin(x) on [0, 2π].")],
-        ]
-    )
-    agent = Agent(name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter)])
-    context = TurnContext()
-    result = await Runner.run(
-        agent, "plot sin", context=context, run_config=RunConfig(tracing_disabled=True)
-    )
-    assert result.final_output == "Here is sin(x) on [0, 2π]."
-    assert len(context.images) == 1
-    name, png = context.images[0]
-    assert name == "plot-1.png" and png_size(png) == (WIDTH, HEIGHT)
-    outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
-    first, second = (json.loads(output) for output in outputs)
-    assert first["image"] == "plot-1.png"
-    assert first["functions"][0]["f"] == "sin(x)" and first["x_range"] == [0, 6.28319]
-    assert second == {"error": second["error"]} and "not a real number" in second["error"]
-    for output in outputs:  # the model sees compact text, never the picture
-        assert isinstance(output, str) and len(output) < 2_000
-        assert "PNG" not in output and "\\x89" not in output
-    last_input = model.calls[-1].input
-    assert any(isinstance(item, dict) and item.get("output") == outputs[0] for item in last_input)
-
-
-async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotter) -> None:
-    from agents import RunContextWrapper
-    from agents.tool_context import ToolContext
-
-    tool = plot_tool(plotter)
-    context = TurnContext(images=[(f"x-{i}.png", b"") for i in range(10)])
-    arguments = json.dumps({"functions": ["x"]})
-    ctx = ToolContext(
-        context=context, tool_name="plot", tool_call_id="c1", tool_arguments=arguments
-    )
-    assert isinstance(ctx, RunContextWrapper)
-    summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
-    assert summary["image"] is None and "not attached" in summary["note"]
-    assert len(context.images) == 10
-
-
-async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) -> None:
-    from agents.tool_context import ToolContext
-
-    tool = plot_tool(plotter)
-    context = TurnContext()
-    arguments = json.dumps(
-        {
-            "functions": "x^2",
-            "x_min": 0,
-            "x_max": 2.5,
-            "samples": 0,
-            "mark_points": [1],
-            "title": None,
-            "log_y": None,
-            "data": None,
-            "data_kind": None,
-        }
-    )
-    ctx = ToolContext(
-        context=context, tool_name="plot", tool_call_id="c1", tool_arguments=arguments
-    )
-    summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
-    assert summary["x_range"] == [0, 2.5]
-    assert summary["marked"] == [{"x": 1, "y": 1}]
-    assert [name for name, _ in context.images] == ["plot-1.png"]
 
 
 async def test_concurrent_requests_share_the_worker(plotter: Plotter) -> None:

@@ -1,42 +1,22 @@
-"""The agent's exact-math tool: a sandboxed SymPy calculator run in killable worker processes."""
+"""The calculator's language: text to vetted canonical source, with sizes estimated (no SymPy)."""
 
 from __future__ import annotations
 
 import ast
-import functools
-import json
-import logging
 import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import NamedTuple, cast
 
-from ..workers import (
-    PoolClosed,
-    PoolStopping,
-    PoolUnavailable,
-    WorkerBusy,
-    WorkerCrashed,
-    WorkerError,
-    WorkerFailed,
-    WorkerPool,
-    WorkerTimeout,
-)
-
-if TYPE_CHECKING:
-    from agents import FunctionTool
-
-logger = logging.getLogger(__name__)
+from ..base import ToolError
 
 __all__ = [
     "FUNCTIONS",
-    "Calculator",
     "CalculatorError",
     "FunctionSpec",
     "Limits",
     "ParsedExpression",
-    "calculate_tool",
     "parse_expression",
     "prepare_expression",
     "vet_expression",
@@ -45,15 +25,8 @@ __all__ = [
 _LOG2_10 = math.log2(10)
 
 
-class CalculatorError(Exception):
+class CalculatorError(ToolError):
     """A problem with an expression, worded so that the model can act on it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +52,14 @@ class Limits:
 
     @property
     def max_digits(self) -> int:
-        """The decimal digits an integer of ``max_int_bits`` bits has, roughly."""
+        """The decimal digits an integer of `max_int_bits` bits has, roughly."""
         return int(self.max_int_bits / _LOG2_10)
+
+    @property
+    def max_str_digits(self) -> int:
+        """The int-to-text digit cap a worker needs to print every number these limits allow
+        (never below Python's default of 4,300)."""
+        return max(4_300, self.max_digits * 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,15 +187,10 @@ _DIRECTIONS = frozenset({"+", "-", "+-"})
 
 
 def is_symbol_name(name: str) -> bool:
-    """Whether ``name`` is a variable the language accepts (x, x1, x_1, theta, ...)."""
+    """Whether `name` is a variable the language accepts (x, x1, x_1, theta, ...)."""
     if name in CONSTANTS:
         return False
     return name in _GREEK or _SYMBOL_RE.fullmatch(name) is not None
-
-
-# --------------------------------------------------------------------------------------------
-# Limit checks shared by the in-process estimate and the worker's exact checks.
-# --------------------------------------------------------------------------------------------
 
 
 def _approx(n: float) -> str:
@@ -242,15 +216,15 @@ def log2_size(numerator: int, denominator: int = 1) -> float:
 
 
 def check_bits(bits: float, limits: Limits, what: str = "the result") -> None:
-    """Refuse a number or coefficient of about ``bits`` bits if that exceeds the limit."""
+    """Refuse a number or coefficient of about `bits` bits if that exceeds the limit."""
     if bits > limits.max_int_bits:
         raise _too_large(bits, limits, what)
 
 
 def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> None:
-    """Refuse ``base ** exponent`` when the exact result would be too big to hold.
+    """Refuse `base ** exponent` when the exact result would be too big to hold.
 
-    ``base_log2`` is log2 of the base's numerator or denominator (0 for 0, 1 and -1).
+    `base_log2` is log2 of the base's numerator or denominator (0 for 0, 1 and -1).
     """
     if base_log2 <= 0 or exponent == 0:
         return
@@ -261,7 +235,7 @@ def check_power(base_log2: float, exponent: Fraction | int, limits: Limits) -> N
 
 
 def check_factorial(n: int, limits: Limits) -> None:
-    """Refuse ``factorial(n)`` above the cap."""
+    """Refuse `factorial(n)` above the cap."""
     if n > limits.max_factorial:
         digits = math.lgamma(n + 1) / math.log(10) if n < 10**15 else float(n)
         raise CalculatorError(
@@ -271,7 +245,7 @@ def check_factorial(n: int, limits: Limits) -> None:
 
 
 def check_binomial(n: int, k: int, limits: Limits) -> None:
-    """Refuse ``binomial(n, k)`` when its value would exceed the size limit."""
+    """Refuse `binomial(n, k)` when its value would exceed the size limit."""
     if not 0 <= k <= n:
         return
     m = min(k, n - k)
@@ -308,16 +282,11 @@ def check_matrix_dims(rows: int, cols: int, limits: Limits) -> None:
 
 
 def check_int_cap(name: str, n: int, cap: int) -> None:
-    """Refuse an integer argument ``n`` of ``name`` above ``cap``."""
+    """Refuse an integer argument `n` of `name` above `cap`."""
     if n > cap:
         raise CalculatorError(
             f"expression too large: {name}({_approx(n)}) is over the limit of {cap:,}"
         )
-
-
-# --------------------------------------------------------------------------------------------
-# Text to canonical source: tokenise, then rewrite ^, 2x, n! and a = b.
-# --------------------------------------------------------------------------------------------
 
 
 class _Tok(NamedTuple):
@@ -414,7 +383,7 @@ def _match(tokens: list[_Tok]) -> dict[int, int]:
 
 
 def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
-    """Turn postfix ``n!`` into ``factorial(n)``."""
+    """Turn postfix `n!` into `factorial(n)`."""
     while True:
         try:
             i = next(i for i, tok in enumerate(tokens) if tok == _Tok("op", "!"))
@@ -440,7 +409,7 @@ def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
 
 
 def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
-    """Insert ``*`` in ``2x``, ``2(x+1)``, ``(x+1)(x-1)`` and ``(x+1)x``."""
+    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)` and `(x+1)x`."""
     out: list[_Tok] = []
     for tok in tokens:
         if out:
@@ -454,10 +423,10 @@ def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
 
 
 def _rewrite_equations(tokens: list[_Tok]) -> list[_Tok]:
-    """Rewrite ``lhs = rhs`` (at any level, one per comma-separated item) to ``Eq(lhs, rhs)``.
+    """Rewrite `lhs = rhs` (at any level, one per comma-separated item) to `Eq(lhs, rhs)`.
 
-    ``name=value`` directly inside the call of a function that takes that keyword stays a
-    keyword argument (``limit(1/x, x, 0, dir='+')``, ``N(pi, n=30)``).
+    `name=value` directly inside the call of a function that takes that keyword stays a
+    keyword argument (`limit(1/x, x, 0, dir='+')`, `N(pi, n=30)`).
     """
     pairs = _match(tokens)
     comma = _Tok("op", ",")
@@ -552,10 +521,6 @@ def prepare_expression(expression: str, limits: Limits | None = None) -> str:
     return " ".join(tok.text for tok in tokens)
 
 
-# --------------------------------------------------------------------------------------------
-# Canonical source to a vetted AST.
-# --------------------------------------------------------------------------------------------
-
 _BINOPS: dict[type[ast.operator], str] = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -596,8 +561,8 @@ class ParsedExpression(NamedTuple):
 def parse_expression(expression: str, limits: Limits | None = None) -> ParsedExpression:
     """Parse and vet an expression; return its canonical source and whitelisted AST.
 
-    Also estimates the size of exact integer results, so that ``9**9**9**9`` or
-    ``factorial(10**8)`` are refused here, in microseconds, rather than in a worker.
+    Also estimates the size of exact integer results, so that `9**9**9**9` or
+    `factorial(10**8)` are refused here, in microseconds, rather than in a worker.
     Raises CalculatorError with a message the model can act on.
     """
     limits = limits or Limits()
@@ -768,11 +733,11 @@ def _op_text(op: ast.AST) -> str:
 class _Est(NamedTuple):
     """What is statically known of a sub-expression.
 
-    ``numeric`` says it is a plain rational number; ``value`` is that number while it is
-    small enough to track cheaply (None otherwise); ``bits`` bounds log2 of the number, or,
+    `numeric` says it is a plain rational number; `value` is that number while it is
+    small enough to track cheaply (None otherwise); `bits` bounds log2 of the number, or,
     for a symbolic expression, of the numeric coefficient SymPy computes eagerly for it;
-    ``spreads`` says whether a power of it raises that coefficient to the power too
-    (products and powers do; SymPy leaves ``(x + 2)**n`` alone).
+    `spreads` says whether a power of it raises that coefficient to the power too
+    (products and powers do; SymPy leaves `(x + 2)**n` alone).
     """
 
     value: Fraction | None
@@ -942,187 +907,3 @@ def _as_int(value: Fraction | None) -> int | None:
     if value is not None and value.denominator == 1:
         return int(value)
     return None
-
-
-# --------------------------------------------------------------------------------------------
-# The worker side of the pool (runs in the worker processes).
-# --------------------------------------------------------------------------------------------
-
-
-def _warm_up_worker() -> None:
-    """Load and exercise SymPy in a fresh worker, so that its first answer is quick."""
-    from . import evaluate as calculator_worker
-
-    calculator_worker.warm_up()
-
-
-def _run_in_worker(source: str, limits: Limits) -> dict[str, str]:
-    """Evaluate vetted source with SymPy; runs in a worker process."""
-    from . import evaluate as calculator_worker
-
-    return calculator_worker.evaluate_source(source, limits)
-
-
-# --------------------------------------------------------------------------------------------
-# The calculator: bounds each call with a worker pool, always answers with JSON.
-# --------------------------------------------------------------------------------------------
-
-
-def _to_json(payload: dict[str, str]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}"
-
-
-#: The answer to a call the worker pool brought no answer back for, by the reason.
-_POOL_ERRORS: dict[type[WorkerError], str] = {
-    PoolClosed: "the calculator is closed",
-    WorkerBusy: "the calculator is busy; try again in a moment",
-    PoolUnavailable: "the calculator is unavailable; try again later",
-    WorkerCrashed: "expression too large: the calculation crashed its worker "
-    "(probably out of memory)",
-    PoolStopping: "the calculator is shutting down",
-    WorkerFailed: "the calculator failed unexpectedly on this expression",
-}
-
-
-class Calculator:
-    """Evaluates expressions in a pool of worker processes killed when they overrun.
-
-    Each call takes at most ``timeout`` seconds in total (waiting for a free worker
-    included); a worker that overruns is killed and replaced, so the calculator keeps
-    answering after hostile input. Every answer is a compact JSON string.
-    """
-
-    def __init__(
-        self,
-        timeout: float = 2.0,
-        max_workers: int = 2,
-        memory_mb: int = 512,
-        *,
-        limits: Limits | None = None,
-        max_tasks_per_worker: int = 1_000,
-    ) -> None:
-        self._limits = limits or Limits()
-        self._workers = WorkerPool(
-            "calculator",
-            timeout,
-            max_workers,
-            memory_mb,
-            max_tasks_per_worker=max_tasks_per_worker,
-            max_str_digits=max(4_300, self._limits.max_digits * 4),
-            warm_up=_warm_up_worker,
-            probe=functools.partial(_run_in_worker, "1", self._limits),
-        )
-
-    @property
-    def timeout(self) -> float:
-        """The hard wall-clock limit of one evaluation, in seconds."""
-        return self._workers.timeout
-
-    @property
-    def limits(self) -> Limits:
-        """The size limits every expression is checked against."""
-        return self._limits
-
-    async def __aenter__(self) -> Calculator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Start the worker pool and wait until a worker has SymPy loaded (idempotent)."""
-        try:
-            await self._workers.start()
-        except PoolClosed:
-            raise RuntimeError("the calculator is closed") from None
-
-    async def close(self) -> None:
-        """Stop the workers (a running evaluation is abandoned)."""
-        await self._workers.close()
-
-    async def evaluate(self, expression: str) -> str:
-        """Evaluate one expression; return ``{"result", "latex", "decimal"}`` or ``{"error"}``."""
-        return _to_json(await self.evaluate_dict(expression))
-
-    async def evaluate_dict(self, expression: str) -> dict[str, str]:
-        """Like :meth:`evaluate`, returning the dictionary before JSON encoding."""
-        if not self._workers.running and not self._workers.closed:
-            try:
-                await self.start()  # normally done once, up front
-            except RuntimeError as exc:
-                return {"error": str(exc)}
-        # The whole call, checks and waiting for a worker included, ends by the timeout.
-        deadline = self._workers.deadline()
-        try:
-            source = vet_expression(expression, self._limits)
-        except CalculatorError as exc:
-            logger.debug("calculator refused %r: %s", expression, exc.message)
-            return {"error": exc.message}
-        try:
-            return await self._workers.run(_run_in_worker, source, self._limits, deadline=deadline)
-        except WorkerTimeout as exc:
-            logger.info("calculator %s on %r", exc, expression)
-            return {"error": f"timed out after {_seconds(self.timeout)} s"}
-        except WorkerError as exc:
-            failed = isinstance(exc, WorkerFailed)
-            logger.log(exc.log_level, "calculator %s on %r", exc, expression, exc_info=failed)
-            return {"error": _POOL_ERRORS[type(exc)]}
-
-
-# --------------------------------------------------------------------------------------------
-# The agent tool.
-# --------------------------------------------------------------------------------------------
-
-
-def calculate_tool(calculator: Calculator) -> FunctionTool:
-    """Build the ``calculate`` function tool around a calculator (nothing is built at import)."""
-    from agents import function_tool
-
-    async def calculate(expression: str) -> str:
-        """Do exact math with SymPy and return a JSON string.
-
-        Use it for any arithmetic, algebra or calculus instead of computing in your head.
-        Write one expression in Python/SymPy syntax: + - * / and ** or ^ for powers, % for
-        mod, 2x for 2*x, n! for factorial, and a single = for an equation (x^2 = 4).
-        Numbers are exact: 1/3 stays 1/3 and big integers are exact; N(expr, digits) gives a
-        decimal to the precision asked (up to 1000 digits).
-        Variables: single letters (x, y, z, t, n, k), x1 or x_1, and Greek names (theta,
-        alpha, phi). Constants: pi, E (or e), I, oo (infinity).
-        Functions: sqrt, cbrt, root(x, n), exp, log(x) (natural), log(x, b), ln, log10,
-        log2, sin cos tan cot sec csc, asin acos atan atan2, sinh cosh tanh, asinh acosh
-        atanh, abs, sign, re, im, conjugate, arg, floor, ceiling, round(x, n), factorial,
-        binomial, gamma, fibonacci, gcd, lcm, mod, isprime, factorint, primefactors, divisors,
-        prime(n), nextprime, prevprime, primepi, totient, Max, Min, Rational(p, q), numer,
-        denom, simplify, expand, factor, cancel, apart, together, collect(f, x), trigsimp,
-        expand_trig, solve(f, x), solve([eq1, eq2], [x, y]), roots, diff(f, x) or
-        diff(f, x, n), integrate(f, x) or integrate(f, (x, a, b)), limit(f, x, a) or
-        limit(f, x, a, dir='-'), series(f, x, a, n), summation(f, (k, a, b)) (also sum),
-        product(f, (k, a, b)), Matrix([[1, 2], [3, 4]]), det, inverse, transpose, rank,
-        trace, eigenvals, rref, eye(n), zeros(n), ones(n), Eq(a, b), N(expr, digits).
-        No strings, attributes, indexing or Python code.
-        The answer is {"result": plain text, "latex": LaTeX, "decimal": approximation (only
-        for exact non-integer numbers), "note": remark (only sometimes, e.g. on truncation)}
-        or {"error": message}: after an error, fix the expression and call again. Each
-        call has a time limit of a few seconds, an expression may have a few hundred
-        characters, and results over about 39,000 digits are refused.
-
-        Args:
-            expression: One math expression, e.g. "integrate(x^2*sin(x), x)",
-                "solve(x^2 - 5x + 6 = 0, x)" or "N(pi, 50)".
-        """
-        try:
-            return await calculator.evaluate(expression)
-        except Exception:
-            logger.exception("calculate tool failed")
-            return _to_json({"error": "the calculator failed unexpectedly"})
-
-    return function_tool(
-        calculate,
-        name_override="calculate",
-        timeout=calculator.timeout + 10.0,
-    )

@@ -1,12 +1,11 @@
-"""The drawing side of the plot tool: evaluates functions with NumPy and draws them with Agg."""
+"""The drawing side of the plot tool: one request evaluated and drawn with Agg, in a worker."""
 
 from __future__ import annotations
 
 import io
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -16,16 +15,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-from ..calculator.evaluate import build_expression  # the calculator's sandboxed builder
-from ..calculator.language import CalculatorError, parse_expression
+from ..calculator.evaluate import first_line
+from .expressions import Evaluator, build, number, real_number, real_odd_roots
 from .request import PlotError, PlotLimits, PlotRequest, function_source, split_point
+from .sampling import Curve, analyse, extreme, spread
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 __all__ = ["PALETTE", "render_request", "warm_up"]
 
-# The same card as bot.render.mathtext's formulas: dark ink on opaque white with a grey edge, so the
-# image reads the same on Discord's dark and light themes.
+# The same card as the formula images (bot.render.formula_png): dark ink on opaque white with
+# a grey edge, so the image reads the same on Discord's dark and light themes.
 _INK = "#1b1d21"
 _CARD = "#ffffff"
 _EDGE = "#c4c9d0"
@@ -34,15 +34,11 @@ _AXIS = "#8d949e"
 _SPINE = "#5d636c"
 #: Line colours, in order: saturated enough for white, distinct for common colour blindness.
 PALETTE = ("#1f63c6", "#d1321f", "#168a3e", "#8a3fc7", "#e07800", "#6b4a2e")
-
-_BISECTIONS = 36  # halvings when locating a pole, jump, zero or edge of the domain
-_GOLDEN = (math.sqrt(5) - 1) / 2
-_ERROR_CHARS = 300
 _FONT = {"title": 17.0, "label": 15.0, "tick": 13.0, "legend": 13.0, "note": 12.0}
 
 
 def render_request(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
-    """Evaluate and draw ``request``: ``{"png", "summary", "plot_area"}`` or ``{"error"}``."""
+    """Evaluate and draw `request`: `{"png", "summary", "plot_area"}` or `{"error"}`."""
     try:
         with np.errstate(all="ignore"):
             return _Plot(request, limits).run()
@@ -53,8 +49,8 @@ def render_request(request: PlotRequest, limits: PlotLimits) -> dict[str, Any]:
     except RecursionError:
         return {"error": "an expression is too deeply nested to plot"}
     except Exception as exc:
-        logger.debug("plot failed", exc_info=True)
-        return {"error": f"could not draw the plot: {_first_line(exc) or type(exc).__name__}"}
+        log.debug("plot failed", exc_info=True)
+        return {"error": f"could not draw the plot: {first_line(exc) or type(exc).__name__}"}
 
 
 def warm_up() -> None:
@@ -65,14 +61,8 @@ def warm_up() -> None:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    line = lines[0] if lines else ""
-    return line if len(line) <= _ERROR_CHARS else line[:_ERROR_CHARS] + "…"
-
-
 def _snap(value: float, scale: float, relative: float = 1e-9) -> float | int | None:
-    """``value`` rounded to a power of ten near ``relative * scale``, then as ``_num``.
+    """`value` rounded to a power of ten near `relative * scale`, then as `_num`.
 
     Removes the noise of bisection and floating point: 1.4999999993 becomes 1.5 and
     -2.8e-18 becomes 0 on a plot some units wide.
@@ -96,339 +86,10 @@ def _num(value: float) -> float | int | None:
     return rounded
 
 
-# --------------------------------------------------------------------------------------------
-# Expressions: built by the calculator's sandboxed builder, evaluated with NumPy.
-# --------------------------------------------------------------------------------------------
-
-
-def _build(text: str, what: str, limits: PlotLimits) -> Any:
-    try:
-        parsed = parse_expression(text, limits.expression)
-        return build_expression(parsed, limits.expression)
-    except CalculatorError as exc:
-        raise PlotError(f"{what}: {exc.message}") from None
-    except ZeroDivisionError:
-        raise PlotError(f"{what}: division by zero") from None
-    except (MemoryError, RecursionError):
-        raise
-    except Exception as exc:
-        logger.debug("could not build %r", text, exc_info=True)
-        raise PlotError(f"{what}: could not evaluate: {_first_line(exc)}") from None
-
-
-def _real_number(value: Any, what: str) -> float:
-    if not isinstance(value, sympy.Expr):
-        raise PlotError(f"{what} must be one number")
-    if value.free_symbols:
-        names = ", ".join(sorted(str(s) for s in value.free_symbols))
-        raise PlotError(f"{what} must be a number, but it contains {names}")
-    try:
-        number = complex(value.evalf(20))
-    except (TypeError, ValueError, OverflowError):
-        raise PlotError(f"{what} is not a number") from None
-    if abs(number.imag) > 1e-12 * max(1.0, abs(number.real)):
-        raise PlotError(f"{what} is not a real number")
-    if not math.isfinite(number.real):
-        raise PlotError(f"{what} must be finite")
-    return number.real
-
-
-def _number(text: str, what: str, limits: PlotLimits) -> float:
-    return _real_number(_build(text, what, limits), what)
-
-
-def _is_odd_root(e: Any) -> bool:
-    return (
-        isinstance(e, sympy.Pow)
-        and isinstance(e.exp, sympy.Rational)
-        and not isinstance(e.exp, sympy.Integer)
-        and e.exp.q % 2 == 1
-        and e.base.is_positive is not True
-    )
-
-
-def _real_odd_roots(expr: sympy.Expr) -> sympy.Expr:
-    """``x^(p/q)`` with odd q as the real root for negative x (cbrt(-8) = -2)."""
-    return expr.replace(
-        _is_odd_root, lambda e: sympy.sign(e.base) ** e.exp.p * sympy.Abs(e.base) ** e.exp
-    )
-
-
-def _real_scalar(value: Any) -> float:
-    try:
-        number = complex(value)
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
-    if abs(number.imag) > 1e-9 * max(1.0, abs(number.real)):
-        return math.nan
-    return number.real if math.isfinite(number.real) else math.nan
-
-
-def _real(values: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Values as a float array of ``shape``: NaN where not a finite real number."""
-    y = np.asarray(values)
-    if y.dtype == object:
-        flat = np.broadcast_to(y, shape).ravel()
-        y = np.array([_real_scalar(v) for v in flat], dtype=float).reshape(shape)
-    elif np.iscomplexobj(y):
-        tolerance = 1e-9 * np.maximum(1.0, np.abs(y.real))
-        y = np.where(np.abs(y.imag) <= tolerance, y.real, np.nan)
-    y = np.array(np.broadcast_to(y, shape), dtype=float)
-    y[~np.isfinite(y)] = np.nan
-    return y
-
-
-class _Evaluator:
-    """A SymPy expression as a vectorised function; point by point with mpmath if need be."""
-
-    def __init__(self, expr: sympy.Expr, var: sympy.Symbol) -> None:
-        self._expr = expr
-        self._var = var
-        self._scalar: Callable[[float], Any] | None = None
-        self._vector: Callable[[np.ndarray], Any] | None
-        try:
-            self._vector = sympy.lambdify(var, expr, modules="numpy")
-        except Exception:  # NumPy has no counterpart for a function in it (e.g. an Integral)
-            logger.debug("no NumPy form for %s", expr, exc_info=True)
-            self._vector = None
-
-    def __call__(self, xs: np.ndarray) -> np.ndarray:
-        if self._vector is not None:
-            try:
-                return _real(self._vector(xs), xs.shape)
-            except (MemoryError, RecursionError):
-                raise
-            except Exception:  # gamma, binomial...: NumPy cannot take them on arrays
-                logger.debug("falling back to mpmath for %s", self._expr, exc_info=True)
-                self._vector = None
-        return self._pointwise(xs)
-
-    def _pointwise(self, xs: np.ndarray) -> np.ndarray:
-        if self._scalar is None:
-            self._scalar = sympy.lambdify(self._var, self._expr, modules="mpmath")
-        out = np.full(xs.shape, np.nan)
-        flat = out.reshape(-1)
-        for i, x in enumerate(xs.reshape(-1)):
-            try:
-                flat[i] = _real_scalar(self._scalar(float(x)))
-            except (MemoryError, RecursionError):
-                raise
-            except Exception:  # noqa: BLE001 (undefined at this point: left out)
-                flat[i] = math.nan
-        return out
-
-
-# --------------------------------------------------------------------------------------------
-# Sampling: poles, jumps, zeros and the edges of the domain, found by bisection.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Curve:
-    text: str
-    label: str
-    color: str
-    ev: _Evaluator
-    x: np.ndarray = field(default_factory=lambda: np.empty(0))
-    y: np.ndarray = field(default_factory=lambda: np.empty(0))
-    extra_x: list[float] = field(default_factory=list)  # points added to the grid
-    extra_y: list[float] = field(default_factory=list)
-    poles: list[float] = field(default_factory=list)
-    jumps: list[float] = field(default_factory=list)
-    undefined: list[tuple[float, float]] = field(default_factory=list)
-    zeros: list[float] = field(default_factory=list)
-    bound: float = math.inf  # |y| beyond this is an outlier (near a pole)
-
-    def add(self, xs: Any, ys: Any) -> None:
-        self.extra_x.extend(np.atleast_1d(xs).tolist())
-        self.extra_y.extend(np.atleast_1d(ys).tolist())
-
-    def drawn(self) -> tuple[np.ndarray, np.ndarray]:
-        """The points to draw: the grid, refined edges, and NaN breaks, in x order."""
-        x = np.concatenate([self.x, np.asarray(self.extra_x, dtype=float)])
-        y = np.concatenate([self.y, np.asarray(self.extra_y, dtype=float)])
-        order = np.argsort(x, kind="stable")
-        return x[order], y[order]
-
-    @property
-    def finite(self) -> np.ndarray:
-        return self.y[np.isfinite(self.y)]
-
-
-def _spread(values: np.ndarray) -> tuple[float, float, float]:
-    """(5th percentile, 95th percentile, their distance or a stand-in when it is 0)."""
-    q_lo, q_hi = (float(q) for q in np.percentile(values, [5, 95]))
-    h = q_hi - q_lo
-    if h <= 0:
-        h = max(abs(q_lo), abs(q_hi), 1.0)
-    return q_lo, q_hi, h
-
-
-def _bisect_breaks(curve: _Curve, bound: float, h: float) -> set[int]:
-    """Find where the curve jumps or has a pole between samples; mark those with NaN.
-
-    A candidate is a step much larger than the typical one. Halving its interval again
-    and again shrinks the step of a continuous function to nothing, while a jump keeps its
-    size and a pole's values blow up. Returns the indices i of broken intervals (i, i+1).
-    """
-    x, y = curve.x, curve.y
-    pairs = np.isfinite(y[:-1]) & np.isfinite(y[1:])
-    if not pairs.any():
-        return set()
-    dy = np.abs(np.diff(y))
-    typical = float(np.median(dy[pairs]))
-    threshold = max(20.0 * typical, 0.02 * h)
-    idx = np.flatnonzero(pairs & (dy > threshold))
-    if idx.size == 0:
-        return set()
-    a, b, ya, yb = x[idx], x[idx + 1], y[idx], y[idx + 1]
-    step0 = np.abs(yb - ya)
-    size0 = np.maximum(np.abs(ya), np.abs(yb))
-    hit = np.zeros(idx.size, dtype=bool)  # landed on an undefined point
-    for _ in range(_BISECTIONS):
-        m = (a + b) / 2
-        ym = curve.ev(m)
-        hit |= ~np.isfinite(ym)
-        left = np.abs(ym - ya) >= np.abs(yb - ym)
-        go_left, go_right = left & ~hit, ~left & ~hit
-        b, yb = np.where(go_left, m, b), np.where(go_left, ym, yb)
-        a, ya = np.where(go_right, m, a), np.where(go_right, ym, ya)
-    size = np.maximum(np.abs(ya), np.abs(yb))
-    broken = hit | (np.abs(yb - ya) > 0.25 * step0)
-    pole = np.where(hit, size0 > bound, size > 10.0 * np.maximum(size0, bound))
-    out: set[int] = set()
-    for k in np.flatnonzero(broken):
-        at = float((a[k] + b[k]) / 2)
-        (curve.poles if pole[k] else curve.jumps).append(at)
-        # Draw each side up to the break, with a gap (NaN) between them.
-        curve.add([a[k], at, b[k]], [ya[k] if not hit[k] else np.nan, np.nan, yb[k]])
-        out.add(int(idx[k]))
-    return out
-
-
-def _domain_edges(curve: _Curve, bound: float) -> None:
-    """Locate where the curve stops being defined between samples; note the gaps."""
-    x, y = curve.x, curve.y
-    ok = np.isfinite(y)
-    edges = np.flatnonzero(ok[:-1] != ok[1:])
-    good = np.where(ok[edges], x[edges], x[edges + 1])
-    bad = np.where(ok[edges], x[edges + 1], x[edges])
-    y_good = np.where(ok[edges], y[edges], y[edges + 1])
-    for _ in range(_BISECTIONS):
-        m = (good + bad) / 2
-        ym = curve.ev(m)
-        fine = np.isfinite(ym)
-        good, y_good = np.where(fine, m, good), np.where(fine, ym, y_good)
-        bad = np.where(fine, bad, m)
-    curve.add(good, y_good)
-    edge_at = {int(i): (float(bad[k]), float(y_good[k])) for k, i in enumerate(edges)}
-    # Runs of undefined samples, as x-intervals; a pole exactly on a sample is a tiny one.
-    span = float(x[-1] - x[0])
-    n = len(x)
-    i = 0
-    while i < n:
-        if ok[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and not ok[j + 1]:
-            j += 1
-        left, y_left = edge_at.get(i - 1, (float(x[i]), math.nan))
-        right, y_right = edge_at.get(j, (float(x[j]), math.nan))
-        tiny = i > 0 and j < n - 1 and right - left <= 1e-6 * span
-        if tiny and min(abs(y_left), abs(y_right)) > 10.0 * bound:
-            curve.poles.append((left + right) / 2)
-        else:
-            curve.undefined.append((left, right))
-        i = j + 1
-
-
-def _zeros(curve: _Curve, broken: set[int]) -> None:
-    x, y = curve.x, curve.y
-    finite = curve.finite
-    tiny = 1e-12 * float(np.max(np.abs(finite))) if finite.size else 0.0
-    s = np.where(np.abs(y) <= tiny, 0.0, np.sign(y))
-    zero = s == 0
-    # A sample on a zero counts, unless the function is zero on a whole stretch (floor(x)).
-    lonely = zero & ~np.concatenate([[False], zero[:-1]]) & ~np.concatenate([zero[1:], [False]])
-    exact = x[lonely].tolist()
-    idx = np.flatnonzero(s[:-1] * s[1:] < 0)
-    idx = np.array([i for i in idx if int(i) not in broken], dtype=int)
-    found: list[float] = list(exact)
-    if idx.size:
-        a, b, ya = x[idx], x[idx + 1], y[idx]
-        for _ in range(_BISECTIONS + 14):
-            m = (a + b) / 2
-            ym = curve.ev(m)
-            same = np.sign(ym) == np.sign(ya)
-            a, ya = np.where(same, m, a), np.where(same, ym, ya)
-            b = np.where(same, b, m)
-        found += ((a + b) / 2).tolist()
-    curve.zeros = sorted(found)
-
-
-def _golden(ev: _Evaluator, a: float, b: float, key: Callable[[float], float]) -> float:
-    """Where ``key(f(x))`` is least on [a, b], by golden-section search (a or b if undefined)."""
-    for _ in range(60):
-        c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-        fc, fd = (key(float(v)) for v in ev(np.array([c, d])))
-        if math.isnan(fc) or math.isnan(fd):
-            return c if math.isnan(fc) else d
-        if fc < fd:
-            b = d
-        else:
-            a = c
-    return (a + b) / 2
-
-
-def _spikes(curve: _Curve, broken: set[int]) -> None:
-    """Poles that do not change sign (1/x^2): a local peak of |y| that grows without bound."""
-    x, y = curve.x, curve.y
-    size = np.abs(y)
-    ok = np.isfinite(y)
-    inner = np.arange(1, len(y) - 1)
-    peaks = inner[
-        ok[inner - 1] & ok[inner] & ok[inner + 1]
-        & (size[inner] >= size[inner - 1]) & (size[inner] >= size[inner + 1])
-        & (size[inner] > curve.bound)
-    ]  # fmt: skip
-    span = float(x[-1] - x[0])
-    for i in peaks[:50].tolist():
-        if i - 1 in broken or i in broken:
-            continue  # a pole found already
-        at = _golden(curve.ev, float(x[i - 1]), float(x[i + 1]), lambda v: -abs(v))
-        peak = abs(float(curve.ev(np.array([at]))[0]))
-        unbounded = math.isnan(peak) or peak > 1e6 * curve.bound
-        if unbounded and all(abs(at - p) > 1e-9 * span for p in curve.poles):
-            curve.poles.append(at)
-            curve.add([at], [np.nan])
-
-
-def _extreme(curve: _Curve, sign: float) -> tuple[float, float] | None:
-    """The lowest (sign 1) or highest (sign -1) drawn point, refined between samples."""
-    x, y = curve.drawn()
-    ok = np.isfinite(y) & (np.abs(y) <= curve.bound)
-    if not ok.any():
-        return None
-    i = int(np.argmin(np.where(ok, sign * y, np.inf)))
-    best_x, best_y = float(x[i]), float(y[i])
-    if np.any(np.isfinite(y) & ~ok & (sign * y < sign * best_y)):
-        return None  # unbounded that way (log(x) as x -> 0)
-    if 0 < i < len(x) - 1 and ok[i - 1] and ok[i + 1]:
-        at = _golden(curve.ev, float(x[i - 1]), float(x[i + 1]), lambda v: sign * v)
-        y_at = float(curve.ev(np.array([at]))[0])
-        if math.isfinite(y_at) and sign * y_at <= sign * best_y:
-            best_x, best_y = at, y_at
-    return best_x, best_y
-
-
-# --------------------------------------------------------------------------------------------
-# One plot
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass
 class _Mark:
+    """A point to mark: on a curve, given explicitly, or (`y` None) a vertical line."""
+
     x: float
     y: float | None
     color: str
@@ -437,12 +98,14 @@ class _Mark:
 
 
 class _Plot:
+    """One request being evaluated, analysed and drawn; `run` gives the answer."""
+
     def __init__(self, request: PlotRequest, limits: PlotLimits) -> None:
         self.r = request
         self.limits = limits
         self.var = sympy.Symbol(request.variable)
         self.notes: list[str] = []
-        self.curves: list[_Curve] = []
+        self.curves: list[Curve] = []
         self.marks: list[_Mark] = []
         n = len(request.data)
         self.data_y = np.asarray(request.data, dtype=float)
@@ -450,8 +113,6 @@ class _Plot:
             self.data_x = np.asarray(request.data_x, dtype=float)
         else:
             self.data_x = np.arange(1, n + 1, dtype=float)
-
-    # ---- evaluation ------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         r = self.r
@@ -462,14 +123,14 @@ class _Plot:
             grid = space(x0, x1, r.samples)
             for i, (text, expr) in enumerate(zip(r.functions, exprs, strict=True)):
                 label = r.labels[i] if i < len(r.labels) and r.labels[i].strip() else None
-                curve = _Curve(
+                curve = Curve(
                     text=text,
                     label=label or function_source(text).replace("**", "^"),
                     color=PALETTE[i % len(PALETTE)],
-                    ev=_Evaluator(expr, self.var),
+                    ev=Evaluator(expr, self.var),
                 )
                 curve.x, curve.y = grid, curve.ev(grid)
-                self._analyse(curve)
+                analyse(curve)
                 self.curves.append(curve)
             if not any(c.finite.size for c in self.curves):
                 names = " or ".join(function_source(c.text) for c in self.curves)
@@ -482,7 +143,7 @@ class _Plot:
 
     def _function(self, text: str) -> sympy.Expr:
         what = f"function {text!r}"
-        value = _build(function_source(text), what, self.limits)
+        value = build(function_source(text), what, self.limits)
         var = self.r.variable
         if isinstance(value, sympy.Equality):
             raise PlotError(
@@ -496,15 +157,15 @@ class _Plot:
                 f"{what} has variables other than {var}: {', '.join(others)}; "
                 "give them numeric values (or set `variable`)"
             )
-        real = _real_odd_roots(value)
+        real = real_odd_roots(value)
         if real != value and "odd roots" not in " ".join(self.notes):
             self.notes.append("odd roots of negative numbers are drawn as real roots")
         return real
 
     def _x_range(self) -> tuple[float, float]:
         r = self.r
-        given_lo = _number(r.x_min, "x_min", self.limits) if r.x_min.strip() else None
-        given_hi = _number(r.x_max, "x_max", self.limits) if r.x_max.strip() else None
+        given_lo = number(r.x_min, "x_min", self.limits) if r.x_min.strip() else None
+        given_hi = number(r.x_max, "x_max", self.limits) if r.x_max.strip() else None
         if r.data and r.data_kind in ("line", "scatter"):
             lo, hi = float(self.data_x.min()), float(self.data_x.max())
             if lo == hi:
@@ -531,35 +192,21 @@ class _Plot:
             raise PlotError(f"log_x needs x_min > 0, not {lo:g}")
         return lo, hi
 
-    def _analyse(self, curve: _Curve) -> None:
-        finite = curve.finite
-        if finite.size == 0:
-            curve.undefined.append((float(curve.x[0]), float(curve.x[-1])))
-            return
-        q_lo, q_hi, h = _spread(finite)
-        curve.bound = bound = max(abs(q_lo), abs(q_hi)) + 2.0 * h
-        broken = _bisect_breaks(curve, bound, h)
-        _spikes(curve, broken)
-        _domain_edges(curve, bound)
-        _zeros(curve, broken)
-
-    # ---- marked points ---------------------------------------------------------------------
-
     def _place_marks(self, x0: float, x1: float) -> None:
         limit = self.limits.max_marks
         for text in self.r.mark_points:
             x_text, y_text = split_point(text)
             what = f"mark_points {text!r}"
             if y_text is not None:
-                x = _number(x_text, what, self.limits)
-                y = _number(y_text, what, self.limits)
+                x = number(x_text, what, self.limits)
+                y = number(y_text, what, self.limits)
                 self.marks.append(_Mark(x, y, _INK))
                 continue
-            value = _build(x_text, what, self.limits)
+            value = build(x_text, what, self.limits)
             values = list(value) if isinstance(value, list | tuple) else [value]
             for item in values:
                 try:
-                    x = _real_number(item, what)
+                    x = real_number(item, what)
                 except PlotError:
                     if len(values) == 1:
                         raise
@@ -589,8 +236,6 @@ class _Plot:
             note = "no function is defined here: drawn as a vertical line" if self.curves else None
             self.marks.append(_Mark(x, None, _INK, note=note))
 
-    # ---- drawing ---------------------------------------------------------------------------
-
     def _y_range(self) -> tuple[float, float, bool] | None:
         """The y-range to show, and whether values beyond it are cut off; None: automatic."""
         r = self.r
@@ -605,7 +250,7 @@ class _Plot:
         if values.size == 0 or not self.curves:
             return None
         lo, hi = float(values.min()), float(values.max())
-        q_lo, q_hi, h = _spread(values)
+        q_lo, q_hi, h = spread(values)
         poles = any(c.poles for c in self.curves)
         clipped = False
         if lo < q_lo - 2 * h and (poles or lo < q_lo - 10 * h):
@@ -645,8 +290,8 @@ class _Plot:
         ax = fig.add_subplot()
         self._style(ax)
         auto = self._y_range()
-        user_lo = _number(r.y_min, "y_min", limits) if r.y_min.strip() else None
-        user_hi = _number(r.y_max, "y_max", limits) if r.y_max.strip() else None
+        user_lo = number(r.y_min, "y_min", limits) if r.y_min.strip() else None
+        user_hi = number(r.y_max, "y_max", limits) if r.y_max.strip() else None
         if r.log_y:
             ax.set_yscale("log")
             if (user_lo is not None and user_lo <= 0) or (user_hi is not None and user_hi <= 0):
@@ -830,8 +475,6 @@ class _Plot:
             self.notes.append("data values <= 0 are left out on the log scale")
         return summary
 
-    # ---- the summary for the model ---------------------------------------------------------
-
     def _summary(
         self, x0: float, x1: float, shown: tuple[float, float], clipped: bool
     ) -> dict[str, Any]:
@@ -860,7 +503,7 @@ class _Plot:
                 continue
             if not curve.poles:
                 for key, sign in (("lowest", 1.0), ("highest", -1.0)):
-                    point = _extreme(curve, sign)
+                    point = extreme(curve, sign)
                     if point is not None:
                         entry[key] = [_snap(point[0], span, 1e-7), _snap(point[1], height)]
             for key, values in (("zeros", curve.zeros), ("poles", sorted(curve.poles)),
@@ -907,7 +550,7 @@ def _pi_label(multiple: Fraction) -> str:
 
 
 def _mathtext_ok(text: str) -> bool:
-    """Whether ``text`` has $...$ math that matplotlib can typeset (else: shown literally)."""
+    """Whether `text` has $...$ math that matplotlib can typeset (else: shown literally)."""
     if text.count("$") < 2:
         return False
     from matplotlib.font_manager import FontProperties

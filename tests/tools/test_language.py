@@ -1,0 +1,66 @@
+"""Tests of the calculator's language, in process: rewrites, the AST whitelist, size estimates."""
+
+from __future__ import annotations
+
+import ast
+import time
+
+import pytest
+
+from bot.tools.calculator.language import (
+    FUNCTIONS,
+    CalculatorError,
+    Limits,
+    parse_expression,
+    prepare_expression,
+    vet_expression,
+)
+
+
+async def test_ten_thousand_nested_parentheses_fail_fast_even_without_the_length_cap() -> None:
+    limits = Limits(max_length=100_000)
+    started = time.perf_counter()
+    with pytest.raises(CalculatorError, match="too deeply nested"):
+        vet_expression("(" * 10_000 + "1" + ")" * 10_000, limits)
+    assert time.perf_counter() - started < 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        ("x^2 = 4", "Eq ( x ** 2 , 4 )"),
+        ("2x + 3(x+1)", "2 * x + 3 * ( x + 1 )"),
+        ("(x+1)(x-1)", "( x + 1 ) * ( x - 1 )"),
+        ("n! + (n+1)!", "factorial ( n ) + factorial ( ( n + 1 ) )"),
+        ("sin(x)!", "factorial ( sin ( x ) )"),
+        ("x != 2", "x != 2"),
+        (
+            "solve([x + y = 3, x - y = 1], [x, y])",
+            "solve ( [ Eq ( x + y , 3 ) , Eq ( x - y , 1 ) ] , [ x , y ] )",
+        ),
+        ("limit(1/x, x, 0, dir='-')", "limit ( 1 / x , x , 0 , dir = '-' )"),
+        ("N(pi, n=30)", "N ( pi , n = 30 )"),
+        ("solve(n = 3, n)", "solve ( Eq ( n , 3 ) , n )"),
+        ("2 × 3 − π", "2 * 3 - pi"),
+        ("1.5e3x", "1.5e3 * x"),
+    ],
+)
+async def test_prepare_rewrites(text: str, source: str) -> None:
+    assert prepare_expression(text) == source
+    assert prepare_expression(source) == source  # idempotent: the worker re-checks it
+
+
+async def test_parse_returns_only_whitelisted_nodes() -> None:
+    parsed = parse_expression("integrate(x^2 * sin(theta), (x, 0, pi)) + Matrix([[1, 2]])")
+    allowed = (
+        ast.Expression, ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Call,
+        ast.Tuple, ast.List, ast.Compare, ast.Load, ast.operator, ast.unaryop,
+        ast.cmpop, ast.keyword,
+    )  # fmt: skip
+    assert all(isinstance(node, allowed) for node in ast.walk(parsed.tree))
+
+
+async def test_every_function_has_an_implementation() -> None:
+    from bot.tools.calculator import functions
+
+    assert set(FUNCTIONS) == set(functions.IMPLEMENTATIONS)
