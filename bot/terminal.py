@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from .core.assistant import Assistant
 from .errors import UserFacingError
@@ -18,12 +19,21 @@ def chat_session_id(user: str) -> str:
     return user_session_id(int(user)) if user.isdigit() else f"terminal:user:{user}"
 
 
-async def run_chat(assistant: Assistant, user: str) -> int:
-    """Read questions from the terminal until EOF or /quit; print each answer."""
+def status(line: str) -> None:
+    """What the chat is doing, on stderr: the prompt and the answers alone are on stdout."""
+    print(f"mathbot: {line}", file=sys.stderr, flush=True)
+
+
+async def run_chat(assistant: Assistant, user: str, memory: str) -> int:
+    """Read questions from the terminal until EOF or /quit; print each answer. `memory` says
+    where the conversations are kept (a file path, or a server's host:port)."""
     session_id = chat_session_id(user)
+    status(f"memory: {memory} (conversation {session_id})")
+    status("starting the calculator, the plotter and the model client…")
     await assistant.start()
     try:
-        print(f"mathbot chat as {user!r} (memory: {session_id}). {COMMANDS}")
+        status("ready")
+        print(f"mathbot chat as {user!r}. {COMMANDS}")
         while True:
             try:
                 line = await asyncio.to_thread(input, PROMPT)
