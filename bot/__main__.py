@@ -8,7 +8,10 @@ import contextlib
 import logging
 import signal
 import sys
+from importlib.metadata import version
+from pathlib import Path
 
+import aiohttp
 import discord
 
 from .app import build
@@ -16,7 +19,9 @@ from .config.settings import ConfigError, Settings, load_settings
 from .core.assistant import Assistant
 from .discord_app.build import build_bot
 from .discord_app.client import point_discord_at
+from .memory.outage import where
 from .process import setup_logging, tune_garbage_collector
+from .startup import host_port, patiently
 from .terminal import run_chat
 
 log = logging.getLogger("bot")
@@ -30,10 +35,13 @@ TOKEN_HELP = (
     "Discord rejected DISCORD_TOKEN. Copy a fresh token from Developer Portal → your "
     "application → Bot → Reset Token and put it in .env."
 )
+# Discord cannot be reached (refused, DNS, reset) or answers 5xx: waited for, for ever.
+DISCORD_UNREACHABLE = (aiohttp.ClientConnectionError, discord.DiscordServerError)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mathbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mathbot {version('mathbot')}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the Discord bot (the default)")
     chat = commands.add_parser("chat", help="chat with the assistant in this terminal")
@@ -65,6 +73,42 @@ async def run_bot(settings: Settings, assistant: Assistant) -> int:
     return 0
 
 
+async def serve(settings: Settings, assistant: Assistant) -> int:
+    """Start the core first (waiting for a memory server), then run the bot, waiting for
+    Discord while it cannot be reached; SIGTERM during these waits stops quietly."""
+    what = f"Discord at {host_port(settings.discord_api_url)}"
+    try:
+        stop_on_sigterm()
+        await assistant.start()
+        async for attempt in patiently(what, DISCORD_UNREACHABLE):
+            with attempt:
+                try:
+                    return await run_bot(settings, assistant)
+                finally:
+                    stop_on_sigterm()  # run_bot's own handler stops a client now closed
+    except asyncio.CancelledError:
+        log.info("stopped while starting")
+        return 0
+    finally:
+        await assistant.close()
+    return 1  # not reached: `patiently` tries again or raises
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM cancels the current task (the whole start-up)."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def memory_place(settings: Settings) -> str:
+    """Where the conversations are kept, for people: a file path, or a server's host:port."""
+    if "://" in settings.session_db:
+        return where(settings.session_db)
+    return str(Path(settings.session_db).expanduser().resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chatting = args.command == "chat"
@@ -74,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mathbot: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level or ("WARNING" if chatting else "INFO"), settings.secrets())
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    # discord.py warns at every start that voice needs PyNaCl and davey: mathbot has no voice.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     try:
         assistant = build(settings)
     except ValueError as exc:  # e.g. SESSION_DB names a server whose extra isn't installed
@@ -82,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     tune_garbage_collector()
     try:
         if chatting:
-            return asyncio.run(run_chat(assistant, args.user))
-        return asyncio.run(run_bot(settings, assistant))
+            return asyncio.run(run_chat(assistant, args.user, memory_place(settings)))
+        return asyncio.run(serve(settings, assistant))
+    except ConfigError as exc:  # e.g. the memory file cannot be created
+        print(f"mathbot: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

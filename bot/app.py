@@ -11,15 +11,17 @@ from agents import Tool, set_tracing_export_api_key
 from agents.models.interface import Model
 
 from .config.controls import Controls
-from .config.settings import Settings
+from .config.settings import Settings, store_kind
 from .core.agent import ModelEndpoint, build_agent, run_config
 from .core.assistant import Assistant, Service
 from .limits.access import AccessPolicy
 from .limits.guard import Guard
 from .limits.ratelimit import ModelGate, UserRateLimiter
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
+from .memory.outage import StoreUnavailable, where
 from .memory.store import SessionStore
 from .memory.stores import open_store
+from .startup import FileStart, PatientStart
 from .tools.calculator.calculator import Calculator
 from .tools.calculator.tool import calculate_tool
 from .tools.plotting.plotter import Plotter
@@ -43,11 +45,19 @@ def build(
     Parts given here are the caller's: a `calculator` or `plotter` passed in is started on
     first use and never closed by the assistant; a `model` replaces the model endpoint. The
     memory `store` is started and closed by the assistant either way. Raises `ValueError`
-    with one line when `SESSION_DB` needs an extra that is not installed.
+    with one line when `SESSION_DB` needs an extra that is not installed. The memory store
+    opened here waits for its server (see `bot.startup`); files that cannot be created stop
+    `start()` with a `ConfigError` naming their setting.
     """
-    services: list[Service] = [store := store or open_store(settings.session_db)]
+    services: list[Service] = []
+    if store is None:
+        store = open_store(settings.session_db)
+        services.append(starting_store(store, settings.session_db))
+    else:
+        services.append(store)
     ledger = SQLiteUsageLedger(settings.usage_path)
-    services.append(ledger)
+    usage_setting = "SESSION_DB" if settings.usage_path == settings.session_db else "USAGE_DB"
+    services.append(FileStart(ledger, usage_setting, settings.usage_path))
     if calculator is None:
         services.append(calculator := Calculator())
     if plotter is None:
@@ -77,6 +87,16 @@ def build(
         images_allowed=settings.llm_images,
         services=services,
     )
+
+
+def starting_store(store: SessionStore, session_db: str) -> Service:
+    """The store as started at start-up: a SQLite file must be creatable, a server is waited
+    for (one warning per try)."""
+    kind = store_kind(session_db)
+    if kind == "sqlite":
+        return FileStart(store, "SESSION_DB", session_db)
+    what = f"memory ({'PostgreSQL' if kind == 'postgres' else 'Redis'} at {where(session_db)})"
+    return PatientStart(store, what, (StoreUnavailable,))
 
 
 def build_guard(

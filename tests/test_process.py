@@ -37,7 +37,7 @@ def test_the_entry_point_freezes_before_it_serves(
 ) -> None:
     events: list[str] = []
 
-    async def chat(assistant: object, user: str) -> int:
+    async def chat(assistant: object, user: str, memory: str) -> int:
         events.append(f"serve (frozen: {gc.get_freeze_count() > 0})")
         return 0
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -14,7 +15,23 @@ from dotenv import dotenv_values
 from .controls import Controls, parse_controls
 from .envparse import ConfigError, read_bool, read_choice, read_int
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["KNOWN_SETTINGS", "ConfigError", "Settings", "load_settings", "typo_warnings"]
+
+# Every variable mathbot reads, written once: `load_settings` sees only these, and a variable
+# that is not one of them but close to one gets a warning naming it (`typo_warnings`).
+KNOWN_SETTINGS = (
+    "DISCORD_TOKEN", "GOOGLE_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL",
+    "LLM_TIMEOUT", "LLM_MAX_RETRIES", "LLM_IMAGES", "SESSION_DB", "USAGE_DB", "SESSION_SCOPE",
+    "HISTORY_TURNS", "TRACING_API_KEY", "DISCORD_API_URL", "DISCORD_GATEWAY_URL", "LOG_LEVEL",
+    "SHARD_COUNT", "SHARD_IDS", "STREAMING", "STREAM_EDIT_INTERVAL",
+    # bot/config/controls.py
+    "ALLOWED_USER_IDS", "BLOCKED_USER_IDS", "ALLOWED_ROLE_IDS", "BLOCKED_ROLE_IDS",
+    "ALLOWED_CHANNEL_IDS", "BLOCKED_CHANNEL_IDS", "ALLOWED_GUILD_IDS", "BLOCKED_GUILD_IDS",
+    "ALLOW_DMS", "ADMIN_USER_IDS", "BLOCKED_REPLY", "USER_RATE_LIMIT", "USER_RATE_BURST",
+    "MAX_CONCURRENT_MODEL_CALLS", "MAX_QUEUED_TURNS", "USER_DAILY_TOKENS", "GLOBAL_DAILY_TOKENS",
+    "BUDGET_TIMEZONE",
+)  # fmt: skip
+TYPO_CUTOFF = 0.8  # how close (difflib's ratio) a name must be to one of ours to look like it
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 DEFAULT_MODEL = "gemini-2.5-flash"
@@ -50,6 +67,7 @@ class Settings:
     streaming: bool = True
     stream_edit_interval: float = 1.0
     llm_images: bool = True
+    warnings: tuple[str, ...] = ()  # for the operator once logging is up (e.g. a typo)
 
     @property
     def usage_path(self) -> str:
@@ -84,7 +102,7 @@ def load_settings(
     if dotenv_path is not None and Path(dotenv_path).is_file():
         values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     values.update(os.environ if environ is None else environ)
-    env = {k: v.strip() for k, v in values.items()}
+    env = {k: v.strip() for k, v in values.items() if k in KNOWN_SETTINGS}
 
     token = env.get("DISCORD_TOKEN", "")
     if require_discord:
@@ -130,7 +148,20 @@ def load_settings(
         llm_images=read_bool(env, "LLM_IMAGES", True),
         shard_count=shard_count,
         shard_ids=shard_ids,
+        warnings=typo_warnings(values),
     )
+
+
+def typo_warnings(names: Iterable[str]) -> tuple[str, ...]:
+    """One line for each name that is not a setting but looks like one (`LLM_MODLE`)."""
+    found = []
+    for name in sorted(set(names) - set(KNOWN_SETTINGS)):
+        close = difflib.get_close_matches(name.upper(), KNOWN_SETTINGS, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            found.append(
+                f"{name} is not a mathbot setting and is ignored: did you mean {close[0]}?"
+            )
+    return tuple(found)
 
 
 def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:

@@ -111,7 +111,10 @@ class Assistant:
         self._failures = FailureExplainer()
 
     async def start(self) -> None:
-        """Start the services (memory store, ledgers, tool pools, model client) in order."""
+        """Start the services (memory store, ledgers, tool pools, model client) in order;
+        nothing more if it is started already."""
+        if self._agent is not None:
+            return
         for service in self._services:
             await service.start()
             self._started.append(service)
@@ -119,6 +122,7 @@ class Assistant:
 
     async def close(self) -> None:
         """Close what `start()` started, last first; one failure does not stop the rest."""
+        self._agent = None
         while self._started:
             service = self._started.pop()
             try:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.config.settings import GEMINI_BASE_URL, ConfigError, load_settings
+from bot.config.settings import (
+    GEMINI_BASE_URL,
+    KNOWN_SETTINGS,
+    ConfigError,
+    load_settings,
+    typo_warnings,
+)
 
 BASE = {"DISCORD_TOKEN": "abc.def.ghi", "GOOGLE_API_KEY": "g-key"}
 
@@ -134,3 +141,26 @@ async def test_model_retries_are_the_sdks() -> None:
         assert client.max_retries == 0 and client.timeout == 30.0  # one retry layer: the SDK's
     finally:
         await client.close()
+
+
+def test_a_name_close_to_a_setting_is_warned_and_ignored() -> None:
+    s = load_settings(
+        {**BASE, "LLM_MODLE": "gemini-2.5-pro", "session_scope": "x"}, dotenv_path=None
+    )
+    assert (s.llm_model, s.session_scope) == ("gemini-2.5-flash", "user")
+    assert s.warnings == (
+        "LLM_MODLE is not a mathbot setting and is ignored: did you mean LLM_MODEL?",
+        "session_scope is not a mathbot setting and is ignored: did you mean SESSION_SCOPE?",
+    )
+
+
+def test_names_unlike_any_setting_are_not_warned() -> None:
+    usual = ["PATH", "HOME", "PWD", "SHELL", "LANG", "TERM", "USER", "HOSTNAME", "PYTHONPATH"]
+    usual += ["VIRTUAL_ENV", "LC_ALL", "CI", "GITHUB_TOKEN", "REDIS_URL", "DATABASE_URL", "TZ"]
+    assert typo_warnings([*usual, *KNOWN_SETTINGS]) == ()
+
+
+def test_every_variable_in_env_example_is_a_known_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    names = {m.group(1) for m in re.finditer(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M)}
+    assert names and names <= set(KNOWN_SETTINGS)
