@@ -1,4 +1,4 @@
-"""Slash commands (/math, /forget, /cancel, /history, /export, /usage): each a call on the core."""
+"""The slash commands (/math, /forget, /cancel, /history, /export, /usage, /help)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import discord
 from discord import app_commands
 
+from ..config.settings import SessionScope
 from ..core.assistant import MAX_QUESTION_CHARS
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
@@ -113,7 +114,44 @@ async def usage(interaction: discord.Interaction[MathBot]) -> None:
     await send_followups(interaction, text, ephemeral=True)
 
 
-SLASH_COMMANDS: tuple[SlashCommand, ...] = (math, forget, cancel, history, export, usage)
+@app_commands.command(name="help")
+async def help_command(interaction: discord.Interaction[MathBot]) -> None:
+    """How to ask the math assistant, its commands, and what it remembers"""
+    settings = interaction.client.settings
+    await private_reply(interaction, help_text(settings.session_scope, settings.history_turns))
+
+
+SLASH_COMMANDS: tuple[SlashCommand, ...] = (
+    math,
+    forget,
+    cancel,
+    history,
+    export,
+    usage,
+    help_command,
+)
+
+
+def help_text(scope: SessionScope, history_turns: int) -> str:
+    """What `/help` says: how to ask, the commands, and what is stored and how to delete it."""
+    whose = "this channel's shared" if scope == "channel" else "your"
+    return "\n".join(
+        (
+            "**Ask** by mentioning me (I answer in a thread), in a DM, or with `/math`. "
+            "Follow up in the same thread or DM: I remember the conversation, so "
+            "`multiply that by 2` works. Attach .txt/.md/.tex/.csv files or images to ask "
+            "about them; edit your latest question to ask it again.",
+            "**Commands:** `/math` ask · `/cancel` stop the question in progress · "
+            "`/history` what I remember · `/export` download it · `/forget` delete it · "
+            "`/usage` tokens used · `/help` this message.",
+            f"**What I store:** {whose} conversation (questions, answers and the calculations "
+            f"used; images are never stored). With each question the model sees the last "
+            f"{history_turns} exchanges. `/history` shows it, `/export` downloads it as JSON, "
+            "and `/forget` deletes it for good.",
+            "Math is computed exactly with a sandboxed calculator; ask me to *plot* a function "
+            "for a graph.",
+        )
+    )
 
 
 def session_id(interaction: discord.Interaction[MathBot]) -> str:
