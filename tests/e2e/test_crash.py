@@ -159,9 +159,9 @@ async def test_sigkill_mid_burst_keeps_answered_turns_and_no_half_turn(
                     )
 
                 await discord.wait_until(
-                    lambda: answered() >= KILL_AFTER and a_turn_is_stored(),
+                    lambda: answered() >= KILL_AFTER and a_turn_is_stored() and llm.in_flight > 0,
                     timeout=20,
-                    what=f"{KILL_AFTER} answers and a stored turn",
+                    what=f"{KILL_AFTER} answers, a stored turn and a model call in flight",
                 )
                 in_flight = llm.in_flight
                 first.kill()

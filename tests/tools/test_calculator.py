@@ -282,9 +282,8 @@ async def test_cheap_refusals_never_reach_a_worker(calc: Calculator) -> None:
 async def test_hostile_work_runs_concurrently_with_ordinary_work(calc: Calculator) -> None:
     hostile = asyncio.create_task(calc.evaluate(HARD_INTEGRAL))
     await asyncio.sleep(0.1)
-    started = time.perf_counter()
     results = [await answer(calc, f"{i}/3") for i in range(1, 6)]
-    assert time.perf_counter() - started < 1.0  # served by the other worker meanwhile
+    assert not hostile.done()  # served by the other worker while the hostile call still runs
     assert [r["result"] for r in results] == ["1/3", "2/3", "1", "4/3", "5/3"]
     assert json.loads(await hostile) == {"error": "timed out after 2 s"}
 
