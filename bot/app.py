@@ -20,6 +20,9 @@ from .limits.ratelimit import ModelGate, UserRateLimiter
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
 from .memory.store import SessionStore
 from .memory.stores import open_store
+from .observe.health import Health
+from .observe.metrics import Metrics, PrometheusMetrics
+from .observe.server import ObservabilityServer
 from .tools.calculator.calculator import Calculator
 from .tools.calculator.tool import calculate_tool
 from .tools.plotting.plotter import Plotter
@@ -46,6 +49,13 @@ def build(
     with one line when `SESSION_DB` needs an extra that is not installed.
     """
     services: list[Service] = [store := store or open_store(settings.session_db)]
+    metrics: Metrics | None = None
+    if settings.metrics_port is not None:
+        metrics = prometheus = PrometheusMetrics()
+        health = Health(store, lambda: prometheus.discord_up)
+        services.append(
+            ObservabilityServer(settings.metrics_host, settings.metrics_port, prometheus, health)
+        )
     ledger = SQLiteUsageLedger(settings.usage_path)
     services.append(ledger)
     if calculator is None:
@@ -70,23 +80,33 @@ def build(
     )
     return Assistant(
         store=store,
-        guard=build_guard(settings.controls, ledger, now=now),
+        guard=build_guard(settings.controls, ledger, now=now, metrics=metrics),
         make_agent=lambda: build_agent(current_model(), tools),
         run_config=run_config(settings),
         history_turns=settings.history_turns,
         images_allowed=settings.llm_images,
         services=services,
+        metrics=metrics,
     )
 
 
 def build_guard(
-    controls: Controls, ledger: UsageLedger, *, now: Callable[[], datetime] = utc_now
+    controls: Controls,
+    ledger: UsageLedger,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    metrics: Metrics | None = None,
 ) -> Guard:
     """The limits the settings ask for: access lists, rate limit, model cap, token budgets."""
     rate = controls.user_rate
+    gate = ModelGate(
+        controls.max_concurrent_model_calls,
+        controls.max_queued_turns,
+        on_busy=metrics.busy if metrics is not None else None,
+    )
     return Guard(
         AccessPolicy(controls),
         UserRateLimiter.from_rate(rate) if rate is not None else None,
-        ModelGate(controls.max_concurrent_model_calls, controls.max_queued_turns),
+        gate,
         Budget(ledger, controls, now=now),
     )
