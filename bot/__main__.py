@@ -13,6 +13,7 @@ import discord
 
 from .app import build
 from .calc_cli import run_calc
+from .check import run_check
 from .config.settings import ConfigError, Settings, load_settings
 from .core.assistant import Assistant
 from .discord_app.build import build_bot
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "calc", help="evaluate expressions with the sandboxed calculator (no keys needed)"
     )
     calc.add_argument("expression", nargs="+", help='e.g. "integrate(x^2, x)" or "N(pi, 30)"')
+    commands.add_parser("check", help="check the settings, Discord, the model and the memory store")
     return parser.parse_args(argv)
 
 
@@ -75,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calc":
         setup_logging("WARNING", ())
         return asyncio.run(run_calc(args.expression))
+    if args.command == "check":
+        setup_logging("ERROR", ())
+        return asyncio.run(run_check())
     chatting = args.command == "chat"
     try:
         settings = load_settings(require_discord=not chatting)
