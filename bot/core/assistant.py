@@ -273,8 +273,10 @@ class Assistant:
     ) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
-        await self._guard.check_budget(question.who)
         try:
+            # Budgets and a shared rate limit may live on the memory server: its outages
+            # are explained like the memory's.
+            await self._guard.check_budget(question.who)
             async with (
                 self._store.turn_lock(session_id),
                 self._store.session(session_id) as stored,
