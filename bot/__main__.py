@@ -1,4 +1,4 @@
-"""Command line: `python -m bot` runs the Discord bot, `python -m bot chat` a terminal chat."""
+"""Command line: `python -m bot` runs the Discord bot; `chat`, `calc` and `check` are helpers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import aiohttp
 import discord
 
 from .app import build
+from .calc_cli import run_calc
+from .check import run_check
 from .config.settings import ConfigError, Settings, load_settings
 from .core.assistant import Assistant
 from .discord_app.build import build_bot
@@ -50,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="local",
         help="whose memory to use (a Discord user id continues that user's conversation)",
     )
+    calc = commands.add_parser(
+        "calc", help="evaluate expressions with the sandboxed calculator (no keys needed)"
+    )
+    calc.add_argument("expression", nargs="+", help='e.g. "integrate(x^2, x)" or "N(pi, 30)"')
+    commands.add_parser("check", help="check the settings, Discord, the model and the memory store")
     return parser.parse_args(argv)
 
 
@@ -111,6 +118,12 @@ def memory_place(settings: Settings) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "calc":
+        setup_logging("WARNING", ())
+        return asyncio.run(run_calc(args.expression))
+    if args.command == "check":
+        setup_logging("ERROR", ())
+        return asyncio.run(run_check())
     chatting = args.command == "chat"
     try:
         settings = load_settings(require_discord=not chatting)

@@ -16,11 +16,19 @@ from .core.agent import ModelEndpoint, build_agent, run_config
 from .core.assistant import Assistant, Service
 from .limits.access import AccessPolicy
 from .limits.guard import Guard
+from .limits.postgres import PostgresRateLimiter, PostgresUsageLedger
 from .limits.ratelimit import ModelGate, UserRateLimiter
+from .limits.redis import RedisRateLimiter, RedisUsageLedger
+from .limits.shared import SharedRateLimiter
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
 from .memory.outage import StoreUnavailable, where
+from .memory.postgres import PostgresStore
+from .memory.redis import RedisStore
 from .memory.store import SessionStore
 from .memory.stores import open_store
+from .observe.health import Health
+from .observe.metrics import Metrics, PrometheusMetrics
+from .observe.server import ObservabilityServer
 from .startup import FileStart, PatientStart
 from .tools.calculator.calculator import Calculator
 from .tools.calculator.tool import calculate_tool
@@ -55,9 +63,21 @@ def build(
         services.append(starting_store(store, settings.session_db))
     else:
         services.append(store)
-    ledger = SQLiteUsageLedger(settings.usage_path)
-    usage_setting = "SESSION_DB" if settings.usage_path == settings.session_db else "USAGE_DB"
-    services.append(FileStart(ledger, usage_setting, settings.usage_path))
+    metrics: Metrics | None = None
+    if settings.metrics_port is not None:
+        metrics = prometheus = PrometheusMetrics()
+        health = Health(store, lambda: prometheus.discord_up)
+        services.append(
+            ObservabilityServer(settings.metrics_host, settings.metrics_port, prometheus, health)
+        )
+    ledger, shared = shared_limits(settings, store)
+    if isinstance(ledger, SQLiteUsageLedger):
+        usage_setting = "SESSION_DB" if settings.usage_path == settings.session_db else "USAGE_DB"
+        services.append(FileStart(ledger, usage_setting, settings.usage_path))
+    else:
+        services.append(ledger)
+    if shared is not None:
+        services.append(shared)
     if calculator is None:
         services.append(calculator := Calculator())
     if plotter is None:
@@ -80,12 +100,13 @@ def build(
     )
     return Assistant(
         store=store,
-        guard=build_guard(settings.controls, ledger, now=now),
+        guard=build_guard(settings.controls, ledger, now=now, metrics=metrics, shared=shared),
         make_agent=lambda: build_agent(current_model(), tools),
         run_config=run_config(settings),
         history_turns=settings.history_turns,
         images_allowed=settings.llm_images,
         services=services,
+        metrics=metrics,
     )
 
 
@@ -100,13 +121,43 @@ def starting_store(store: SessionStore, session_db: str) -> Service:
 
 
 def build_guard(
-    controls: Controls, ledger: UsageLedger, *, now: Callable[[], datetime] = utc_now
+    controls: Controls,
+    ledger: UsageLedger,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    metrics: Metrics | None = None,
+    shared: SharedRateLimiter | None = None,
 ) -> Guard:
-    """The limits the settings ask for: access lists, rate limit, model cap, token budgets."""
+    """The limits the settings ask for: access lists, rate limit, model cap, token budgets.
+    With a `shared` rate limiter, this process keeps no rate limit of its own."""
     rate = controls.user_rate
+    gate = ModelGate(
+        controls.max_concurrent_model_calls,
+        controls.max_queued_turns,
+        on_busy=metrics.busy if metrics is not None else None,
+    )
     return Guard(
         AccessPolicy(controls),
-        UserRateLimiter.from_rate(rate) if rate is not None else None,
-        ModelGate(controls.max_concurrent_model_calls, controls.max_queued_turns),
+        UserRateLimiter.from_rate(rate) if rate is not None and shared is None else None,
+        gate,
         Budget(ledger, controls, now=now),
+        shared,
     )
+
+
+def shared_limits(
+    settings: Settings, store: SessionStore
+) -> tuple[UsageLedger, SharedRateLimiter | None]:
+    """Where token usage and rate limits are counted. With memory in PostgreSQL or Redis,
+    there too (every shard sees the same counts; a restart keeps them), unless USAGE_DB names
+    a SQLite file for the usage; otherwise usage in SQLite and rates in this process."""
+    rate = settings.controls.user_rate
+    ledger: UsageLedger = SQLiteUsageLedger(settings.usage_path)
+    shared: SharedRateLimiter | None = None
+    if isinstance(store, PostgresStore):
+        ledger = ledger if settings.usage_db else PostgresUsageLedger(store)
+        shared = PostgresRateLimiter(store, rate) if rate is not None else None
+    elif isinstance(store, RedisStore):
+        ledger = ledger if settings.usage_db else RedisUsageLedger(store)
+        shared = RedisRateLimiter(store, rate) if rate is not None else None
+    return ledger, shared

@@ -30,6 +30,8 @@ KNOWN_SETTINGS = (
     "ALLOW_DMS", "ADMIN_USER_IDS", "BLOCKED_REPLY", "USER_RATE_LIMIT", "USER_RATE_BURST",
     "MAX_CONCURRENT_MODEL_CALLS", "MAX_QUEUED_TURNS", "USER_DAILY_TOKENS", "GLOBAL_DAILY_TOKENS",
     "BUDGET_TIMEZONE",
+    # bot/observe/: health and metrics
+    "METRICS_PORT", "METRICS_HOST",
 )  # fmt: skip
 TYPO_CUTOFF = 0.8  # how close (difflib's ratio) a name must be to one of ours to look like it
 
@@ -68,6 +70,8 @@ class Settings:
     stream_edit_interval: float = 1.0
     llm_images: bool = True
     warnings: tuple[str, ...] = ()  # for the operator once logging is up (e.g. a typo)
+    metrics_port: int | None = None  # None: no health/metrics server; 0: a port the OS picks
+    metrics_host: str = "127.0.0.1"
 
     @property
     def usage_path(self) -> str:
@@ -146,6 +150,8 @@ def load_settings(
         streaming=read_bool(env, "STREAMING", True),
         stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
         llm_images=read_bool(env, "LLM_IMAGES", True),
+        metrics_port=_metrics_port(env),
+        metrics_host=env.get("METRICS_HOST") or "127.0.0.1",
         shard_count=shard_count,
         shard_ids=shard_ids,
         warnings=typo_warnings(values),
@@ -181,6 +187,14 @@ def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]
     if not ids or any(not 0 <= i < count for i in ids):
         raise ConfigError(f"SHARD_IDS must be numbers from 0 to {count - 1}, not {raw_ids!r}")
     return count, ids
+
+
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    """METRICS_PORT turns the /healthz and /metrics server on; unset or `off`: no server."""
+    raw = (env.get("METRICS_PORT") or "").strip().lower()
+    if raw in ("", "off"):
+        return None
+    return read_int(env, "METRICS_PORT", 0, low=1, high=65535)
 
 
 def store_kind(session_db: str) -> StoreKind:

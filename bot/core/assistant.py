@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -18,6 +19,8 @@ from ..limits.guard import Guard
 from ..memory.store import SessionStore
 from ..memory.transcript import EXPORT_FORMAT, describe, export_json
 from ..memory.turn_session import NotLatestTurn, TurnSession
+from ..observe.hooks import MetricsHooks
+from ..observe.metrics import Metrics, NoMetrics
 from ..render.uploads import MAX_FILES_PER_QUESTION, NO_IMAGES, Upload, model_input, with_text_files
 from ..tools.turn_context import TurnContext
 from .failures import EMPTY, FailureExplainer
@@ -83,7 +86,8 @@ class Assistant:
 
     Every collaborator is passed in (`bot.app.build` wires them): the memory `store`, the
     `guard` (access, rate, budgets, model cap), the `agent` (made once its model is up, by
-    `make_agent`), and the `services` it starts in order and closes in reverse.
+    `make_agent`), the `services` it starts in order and closes in reverse, and the
+    `metrics` it reports turns, tokens and tool calls to (the adapter reports the rest there).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class Assistant:
         history_turns: int,
         images_allowed: bool,
         services: Sequence[Service] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._guard = guard
@@ -109,6 +114,8 @@ class Assistant:
         self._turns = TurnQueue()
         self._tasks: dict[str, set[asyncio.Task[Answer]]] = {}
         self._failures = FailureExplainer()
+        self.metrics: Metrics = metrics or NoMetrics()
+        self._hooks = MetricsHooks(self.metrics) if metrics is not None else None
 
     async def start(self) -> None:
         """Start the services (memory store, ledgers, tool pools, model client) in order;
@@ -218,6 +225,11 @@ class Assistant:
         return await self._guard.usage_text(who)
 
     @property
+    def services(self) -> tuple[Service, ...]:
+        """What `start()` starts, in order."""
+        return self._services
+
+    @property
     def busy_sessions(self) -> int:
         """How many sessions have a turn queued or running (bounded by traffic, not users)."""
         return len(self._turns)
@@ -237,11 +249,24 @@ class Assistant:
         on_text: TextListener | None,
         replaces: str | None,
     ) -> Answer:
+        started = time.monotonic()
+        self.metrics.turn_started()
+        ended = "failed"
         try:
             async with ticket:
-                return await self._run_turn(session_id, question, on_text, replaces)
+                answer = await self._run_turn(session_id, question, on_text, replaces)
+            ended = "answered" if answer.outcome is Outcome.ANSWERED else "unchanged"
+            return answer
+        except asyncio.CancelledError:
+            ended = "cancelled"
+            raise
+        except UserFacingError as exc:
+            ended = "failed" if exc.__cause__ is not None or exc.message == EMPTY else "refused"
+            raise
         finally:
             ticket.release()
+            self.metrics.turn_ended()
+            self.metrics.answered(ended, time.monotonic() - started)
 
     async def _run_turn(
         self,
@@ -252,8 +277,10 @@ class Assistant:
     ) -> Answer:
         if self._agent is None:
             raise RuntimeError("Assistant.start() was not called")
-        await self._guard.check_budget(question.who)
         try:
+            # Budgets and a shared rate limit may live on the memory server: its outages
+            # are explained like the memory's.
+            await self._guard.check_budget(question.who)
             async with (
                 self._store.turn_lock(session_id),
                 self._store.session(session_id) as stored,
@@ -287,6 +314,8 @@ class Assistant:
             "run_config": self._run_config,
             "max_turns": MAX_AGENT_STEPS,
         }
+        if self._hooks is not None:
+            options["hooks"] = self._hooks
         text = model_input(question.text, question.uploads)
         # A clone per run: the SDK's checks on an agent shared by concurrent runs grow with the
         # square of their number (it suggests exactly this).

@@ -14,6 +14,7 @@ from ..core.assistant import Assistant
 from .inflight import InFlight
 from .messages import MessageFlow
 from .tree import MathCommandTree, SlashCommand
+from .ways import way_in
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class MathBot(discord.Client):
             await self.assistant.close()
 
     async def on_ready(self) -> None:
+        self.assistant.metrics.connected(True)
         log.info(
             "logged in as %s (id %s) in %d servers, shards %s",
             self.user,
@@ -85,9 +87,17 @@ class MathBot(discord.Client):
             self.shard_id if self.shard_count is None else self.shard_count,
         )
 
+    async def on_resumed(self) -> None:
+        self.assistant.metrics.connected(True)
+
+    async def on_disconnect(self) -> None:
+        self.assistant.metrics.connected(False)
+
     async def on_message(self, message: discord.Message) -> None:
         if self.in_flight.closing:
             return
+        if self.user is not None and (way := way_in(message, self.user)) is not None:
+            self.assistant.metrics.question(way)
         async with self.in_flight.track():
             await self._messages.handle(message)
 

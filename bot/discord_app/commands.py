@@ -36,6 +36,7 @@ async def math(
     The answer is public, under a quote of the question; a refusal only the caller sees.
     """
     bot = interaction.client
+    bot.assistant.metrics.question("slash")
     try:
         admitted = bot.assistant.admit(question, from_interaction(interaction))
     except UserFacingError as exc:

@@ -10,7 +10,8 @@ from agents import Usage
 
 from ..errors import QuietRefusal, UserFacingError
 from .access import AccessPolicy, Requester
-from .ratelimit import ModelGate, UserRateLimiter
+from .ratelimit import ModelGate, UserRateLimiter, rate_limited_message
+from .shared import SharedRateLimiter
 from .usage import Budget, budget_key, describe_top
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 class Guard:
     """Decides whether a question may reach the model, and accounts for what it cost.
 
-    `who=None` is the operator at the terminal: never refused, never counted.
+    `who=None` is the operator at the terminal: never refused, never counted. The rate limit
+    is `limiter` (this process's memory, checked on admission) or `shared` (a server every
+    process sees, checked asynchronously when the turn starts, before any model call).
     """
 
     def __init__(
@@ -28,12 +31,14 @@ class Guard:
         limiter: UserRateLimiter | None,
         gate: ModelGate,
         budget: Budget,
+        shared: SharedRateLimiter | None = None,
     ) -> None:
         self._policy = policy
         self._limiter = limiter
         self._notices = UserRateLimiter(1, 600)  # a blocked user is told at most every 10 min
         self.gate = gate
         self.budget = budget
+        self._shared = shared
 
     def is_admin(self, who: Requester | None) -> bool:
         return who is None or self._policy.is_admin(who.user_id)
@@ -52,8 +57,16 @@ class Guard:
             self._limiter.enforce(who.user_id)
 
     async def check_budget(self, who: Requester | None) -> None:
-        if who is not None:
-            await self.budget.check(budget_key(who.user_id), admin=self.is_admin(who))
+        """Before a turn's model call: the shared rate limit (if any), then the budgets."""
+        if who is None:
+            return
+        admin = self.is_admin(who)
+        if self._shared is not None and not admin:
+            retry_after = await self._shared.check(who.user_id)
+            if retry_after is not None:
+                log.info("rate limited user %s for %.1f s (shared)", who.user_id, retry_after)
+                raise UserFacingError(rate_limited_message(retry_after))
+        await self.budget.check(budget_key(who.user_id), admin=admin)
 
     @asynccontextmanager
     async def model_slot(self) -> AsyncIterator[None]:

@@ -126,16 +126,23 @@ class ModelGate:
 
     A freed slot is handed straight to the oldest waiter, so late arrivals can't jump the
     queue. A waiter that is cancelled gives up its place (or passes on the slot it was just
-    handed): no slot leaks.
+    handed): no slot leaks. `on_busy` is called for each refusal (for the metrics).
     """
 
-    def __init__(self, max_in_flight: int, max_queued: int) -> None:
+    def __init__(
+        self,
+        max_in_flight: int,
+        max_queued: int,
+        *,
+        on_busy: Callable[[], None] | None = None,
+    ) -> None:
         if max_in_flight < 1 or max_queued < 0:
             raise ValueError("max_in_flight must be >= 1 and max_queued >= 0")
         self.max_in_flight = max_in_flight
         self.max_queued = max_queued
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._on_busy = on_busy
 
     @property
     def in_flight(self) -> int:
@@ -165,6 +172,8 @@ class ModelGate:
                 self._in_flight,
                 self.queued,
             )
+            if self._on_busy is not None:
+                self._on_busy()
             raise UserFacingError(BUSY)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

@@ -39,7 +39,7 @@ def _import_postgres() -> None:
     import sqlalchemy.ext.asyncio  # noqa: F401
 
 
-def _is_postgres_outage(exc: BaseException) -> bool:
+def is_postgres_outage(exc: BaseException) -> bool:
     """True for a failure to reach PostgreSQL, or a connection lost under a statement."""
     import asyncpg
     from sqlalchemy import exc as sa_exc
@@ -122,7 +122,7 @@ class PostgresStore:
         tables = f"{self.sessions_table}/{self.messages_table}"
         try:
             async with self._advisory_lock(_lock_key(b"mathbot:tables", tables), "tables"):
-                with outages_raised(_is_postgres_outage, "PostgreSQL"):
+                with outages_raised(is_postgres_outage, "PostgreSQL"):
                     await self._sdk_session("mathbot:startup", create_tables=True).get_items(1)
         except BaseException:
             engine, self._engine = self._engine, None
@@ -132,7 +132,7 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def session(self, session_id: str) -> AsyncIterator[Session]:
-        yield GuardedSession(self._sdk_session(session_id), _is_postgres_outage, "PostgreSQL")
+        yield GuardedSession(self._sdk_session(session_id), is_postgres_outage, "PostgreSQL")
 
     def turn_lock(self, session_id: str) -> contextlib.AbstractAsyncContextManager[None]:
         """The session's advisory lock, held by this process for the whole turn."""
@@ -166,11 +166,11 @@ class PostgresStore:
         from sqlalchemy.exc import SQLAlchemyError
 
         async with self._lock_slots:
-            with outages_raised(_is_postgres_outage, "PostgreSQL"):
+            with outages_raised(is_postgres_outage, "PostgreSQL"):
                 conn = await self.engine.connect()
             clean = False
             try:
-                with outages_raised(_is_postgres_outage, "PostgreSQL"):
+                with outages_raised(is_postgres_outage, "PostgreSQL"):
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                     try:
                         async with asyncio.timeout(self.lock_wait) as deadline:

@@ -27,7 +27,7 @@ def _import_redis() -> None:
     import redis.asyncio  # noqa: F401
 
 
-def _is_redis_outage(exc: BaseException) -> bool:
+def is_redis_outage(exc: BaseException) -> bool:
     """True for a failure to reach Redis (refused, reset, timed out, still loading)."""
     from redis import exceptions as r_exc
 
@@ -101,7 +101,7 @@ class RedisStore:
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         )
         try:
-            with outages_raised(_is_redis_outage, "Redis"):
+            with outages_raised(is_redis_outage, "Redis"):
                 await client.ping()
         except BaseException:
             await client.aclose()
@@ -115,7 +115,7 @@ class RedisStore:
 
         stored = RedisSession(session_id, redis_client=self.client, key_prefix=self.key_prefix)
         try:
-            yield GuardedSession(stored, _is_redis_outage, "Redis")
+            yield GuardedSession(stored, is_redis_outage, "Redis")
         finally:
             await stored.close()  # leaves the shared client open; drops broken connections
 
@@ -134,7 +134,7 @@ class RedisStore:
         )
         token = uuid.uuid4().hex
         try:
-            with outages_raised(_is_redis_outage, "Redis"):
+            with outages_raised(is_redis_outage, "Redis"):
                 acquired = await lock.acquire(token=token)
         except asyncio.CancelledError:
             # The SET may have reached the server before the cancellation.

@@ -74,6 +74,12 @@ _ALL_INTENTS = discord.Intents.all().value
 
 # Application flags: the three "gateway intent enabled" flags and the command badge.
 _APP_FLAGS = (1 << 12) | (1 << 14) | (1 << 18) | (1 << 23)
+#: Each privileged intent and the application flag saying it is enabled.
+_INTENT_FLAGS = {
+    INTENT_GUILD_PRESENCES: 1 << 12,
+    INTENT_GUILD_MEMBERS: 1 << 14,
+    INTENT_MESSAGE_CONTENT: 1 << 18,
+}
 
 # Message flags.
 MSG_FLAG_HAS_THREAD = 1 << 5
@@ -2070,8 +2076,8 @@ class FakeDiscord:
             "bot_public": True,
             "bot_require_code_grant": False,
             "verify_key": "0" * 64,
-            "flags": _APP_FLAGS,
-            "flags_new": str(_APP_FLAGS),
+            "flags": self._app_flags(),
+            "flags_new": str(self._app_flags()),
             "redirect_uris": [],
             "interactions_endpoint_url": None,
             "role_connections_verification_url": None,
@@ -2087,6 +2093,11 @@ class FakeDiscord:
             "install_params": {"scopes": ["bot", "applications.commands"], "permissions": "0"},
             "integration_types_config": {"0": {}},
         }
+
+    def _app_flags(self) -> int:
+        """`_APP_FLAGS` without the flags of intents turned off (`allowed_privileged_intents`)."""
+        off = [f for i, f in _INTENT_FLAGS.items() if not i & self.allowed_privileged_intents]
+        return _APP_FLAGS & ~sum(off)
 
     async def _get_gateway(self, rec: RecordedRequest, p: dict[str, str]) -> tuple[int, Any]:
         return 200, {"url": self.gateway_url}
