@@ -19,7 +19,7 @@ from ..workers import (
     WorkerPool,
     WorkerTimeout,
 )
-from .language import CalculatorError, Limits, vet_expression
+from .language import CalculatorError, Limits, vet_with_notes
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,18 @@ class Calculator(ToolClient):
         # The whole call, checks and waiting for a worker included, ends by the timeout.
         deadline = self._workers.deadline()
         try:
-            source = vet_expression(expression, self._limits)
+            source, notes = vet_with_notes(expression, self._limits)
         except CalculatorError as exc:
             log.debug("calculator refused %r: %s", expression, exc.message)
             return {"error": exc.message}
         try:
-            return await self._workers.run(self._evaluate, source, self._limits, deadline=deadline)
+            answer = await self._workers.run(
+                self._evaluate, source, self._limits, deadline=deadline
+            )
+            if notes and "error" not in answer:
+                note = "; ".join(notes)
+                answer["note"] = f"{note}; {answer['note']}" if "note" in answer else note
+            return answer
         except WorkerTimeout as exc:
             log.info("calculator %s on %r", exc, expression)
             return {"error": f"timed out after {self.timeout:g} s"}
