@@ -119,6 +119,9 @@ NOTATION = [
     ("pow(38, -1, 97)", "23"),
     ("pow(2, 10)", "1024"),
     ("x₁ + x₂", "x_1 + x_2"),
+    ("2πr", "2*pi*r"),
+    ("3x(x + 2)", "3*x*(x + 2)"),
+    ("a(b + c)", "a*(b + c)"),
 ]
 
 
@@ -156,6 +159,8 @@ INEQUALITIES = [
     ("solve([x > 1, x < 3], x)", "(1, 3)"),
     ("x^2 ≥ 9", "(-oo, -3] U [3, oo)"),
     ("solveset(x^2 - 4, x, Integers)", "{-2, 2}"),
+    ("solveset(x^2 < 4, x, Integers)", "{-1, 0, 1}"),
+    ("solveset(x > 0, x, Integers)", "Range(1, oo, 1)"),
     ("solveset(sin(x) = 0, x, interval(0, 7))", "{0, pi, 2*pi}"),
 ]
 
@@ -222,6 +227,7 @@ ODES = [
         "[Eq(f(t), C1*sin(t) + C2*cos(t)), Eq(g(t), C1*cos(t) - C2*sin(t))]",
     ),
     ("d/dx (x^3)", "3*x**2"),
+    ("dsolve(y'' + 2y' + y = 0)", "Eq(y(x), (C1 + C2*x)*exp(-x))"),
 ]
 
 
@@ -248,6 +254,8 @@ OTHER = [
     ("polar(1+I)", "(sqrt(2), pi/4)"),
     ("rect(2, pi/2)", "2*I"),
     ("dot([1,2,3],[4,5,6])", "32"),
+    ("convert_to(3 * liter, milliliter)", "3000*milliliter"),
+    ("8 oz in g", "45359237*gram/200000"),
 ]  # fmt: skip
 
 

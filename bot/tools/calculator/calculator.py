@@ -103,6 +103,31 @@ class Calculator(ToolClient):
         """Evaluate one expression; return `{"result", "latex", "decimal"}` or `{"error"}`."""
         return to_json(await self.evaluate_dict(expression))
 
+    async def check(self, claim: str) -> str:
+        """Verify one line of working; return `{"verdict", "detail"}` or `{"error"}`."""
+        return to_json(await self.check_dict(claim))
+
+    async def check_dict(self, claim: str) -> dict[str, str]:
+        """Like `check`, returning the dictionary before JSON encoding."""
+        if not isinstance(claim, str) or not claim.strip():
+            return {"error": "give one claim, as in '(x+1)^2 = x^2+2x+1' or '2x+3 = 7 => x = 2'"}
+        text = claim
+        for arrow in ("⇒", "⟹", "→", "->", "==>"):
+            text = text.replace(arrow, "=>")
+        parts = text.split("=>")
+        if len(parts) > 2:
+            return {"error": "check one step at a time: one '=>' per claim"}
+        if len(parts) == 2:
+            expression = f"implies(({parts[0]}), ({parts[1]}))"
+        else:
+            expression = f"check(({text}))"
+        answer = await self.evaluate_dict(expression)
+        if "error" in answer:
+            return {"error": answer["error"]}
+        verdict = {"True": "verified", "False": "false"}.get(answer.get("result", ""), "unknown")
+        detail = answer.get("note", verdict)
+        return {"verdict": verdict, "detail": detail}
+
     async def evaluate_dict(self, expression: str) -> dict[str, str]:
         """Like `evaluate`, returning the dictionary before JSON encoding."""
         error = await self._start_on_first_use()

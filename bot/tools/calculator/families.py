@@ -529,30 +529,22 @@ def unit(name: str) -> Any:
     from sympy.physics import units
 
     name = _UNIT_NAMES.get(name, name)
-    if name in ("mph",):
-        return units.mile / units.hour
-    if name in ("kph", "kmh"):
-        return units.kilometer / units.hour
-    if name == "knot":
-        return units.nautical_mile / units.hour
-    if name == "tonne":
-        return 1000 * units.kilogram
-    if name == "kcal":
-        return 1000 * units.calorie
-    if name == "gallon":
-        return units.gallon if hasattr(units, "gallon") else 3785411784 * units.liter / 10**9
-    if name == "milliliter":
-        return units.liter / 1000
-    if name == "milligram":
-        return units.gram / 1000
-    if name == "kilopascal":
-        return 1000 * units.pascal
-    if name == "kilojoule":
-        return 1000 * units.joule
-    if name == "kilowatt":
-        return 1000 * units.watt
-    if name in ("bar", "atm", "calorie", "electronvolt", "ounce", "pound", "lightyear"):
-        return getattr(units, name)
+    derived = {
+        "mph": units.mile / units.hour,
+        "kph": units.kilometer / units.hour,
+        "kmh": units.kilometer / units.hour,
+        "knot": units.nautical_mile / units.hour,
+        "kcal": sympy.Rational(4184) * units.joule,
+        "calorie": sympy.Rational(4184, 1000) * units.joule,
+        "gallon": sympy.Rational(3785411784, 10**9) * units.liter,
+        "ounce": sympy.Rational(28349523125, 10**12) * units.kilogram,
+        "kilopascal": 1000 * units.pascal,
+        "kilojoule": 1000 * units.joule,
+        "kilowatt": 1000 * units.watt,
+        "bar": 100000 * units.pascal,
+    }
+    if name in derived:
+        return derived[name]
     found = getattr(units, name, None)
     if not isinstance(found, sympy.Expr):
         raise CalculatorError(f"unknown unit: {name}")
@@ -623,6 +615,8 @@ def _solution_set(value: Any, x: Any) -> Any:
 
 def check_claim(claim: Any) -> tuple[Any, str]:
     """An identity or numeric claim: verified, false with a counterexample, or unknown."""
+    if is_inequality(claim) and not getattr(claim, "free_symbols", None):
+        claim = sympy.simplify(claim)
     if claim is sympy.true or claim is True:
         return sympy.true, "verified"
     if claim is sympy.false or claim is False:
@@ -731,4 +725,5 @@ FAMILIES: dict[str, Callable[..., Any]] = {
     "rect": _rect,
     "convert_to": _convert_to,
     "implies": _implies,
+    "check": lambda limits, claim: Noted(*check_claim(claim)),
 }

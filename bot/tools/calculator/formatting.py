@@ -26,6 +26,11 @@ class _Printer(StrPrinter):
         right = ")" if expr.right_open else "]"
         return f"{left}{self._print(expr.start)}, {self._print(expr.end)}{right}"
 
+    def _print_Range(self, expr: sympy.Range) -> str:
+        if expr.is_finite_set and expr.size <= 50:
+            return "{" + ", ".join(self._print(v) for v in expr) + "}"
+        return self._print_Basic(expr)
+
     def _print_Union(self, expr: sympy.Union) -> str:
         return " U ".join(self._print(a) for a in expr.args)
 

@@ -225,6 +225,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "rect": _spec(2, 2),
     "convert_to": _spec(2, 2),
     "implies": _spec(2, 2),
+    "check": _ONE,
 }
 
 #: Named constants (everything else that is a valid name becomes a symbol).
@@ -369,7 +370,7 @@ _UNICODE = str.maketrans(
         "÷": "/",
         "−": "-",
         "–": "-",
-        "π": "pi",
+        "π": " pi ",
         "∞": "oo",
         "√": " sqrt ",
         "∛": " cbrt ",
@@ -451,6 +452,14 @@ def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
                 (prev.kind == "num" and (tok.kind == "name" or tok.text == "("))
                 or (prev.text == ")" and (tok.kind in ("num", "name") or tok.text == "("))
                 or (prev.kind == "name" and tok.kind in ("name", "num") and _joinable(prev, tok))
+                or (
+                    prev.kind == "name"
+                    and tok.text == "("
+                    and len(prev.text) == 1
+                    and prev.text not in FUNCTION_LETTERS
+                    and prev.text not in FUNCTIONS
+                    and is_symbol_name(prev.text)
+                )
             ):
                 out.append(_Tok("op", "*"))
         out.append(tok)
@@ -552,7 +561,7 @@ _GREEK_LETTERS = {
 _GREEK_TABLE = str.maketrans({k: f" {v} " for k, v in _GREEK_LETTERS.items()})
 #: Letters `y'`, `dy/dx` and `y(x)` may name as unknown functions.
 FUNCTION_LETTERS = frozenset("fghyuvwFGY")
-_PRIMES = re.compile(r"(?<![A-Za-z0-9_])([fghyuvwFGY])('{1,3})(?:\(\s*([A-Za-z0-9]+)\s*\))?")
+_PRIMES = re.compile(r"(?<![A-Za-z_])([fghyuvwFGY])('{1,3})(?:\(\s*([A-Za-z0-9]+)\s*\))?")
 _LEIBNIZ = re.compile(
     r"(?<![A-Za-z0-9_])d(?:\^([23]))?([fghyuvwFGY])\s*/\s*d([a-z])(?:\^([23]))?(?![A-Za-z0-9_])"
 )
