@@ -282,6 +282,8 @@ REFUSALS = [
     ("normal_cdf(1, 0, -1)", "sigma must be positive"),
     ("base(10, 99)", "2 <= b <= 36"),
     ("solve([x > 1, y < 2], x)", "one variable"),
+    ("P(X > 3)", "1 - normal_cdf(a, mu, sigma)"),
+    ("M" + ".T" * 41, "more than 40 method calls"),
 ]
 
 
@@ -304,6 +306,7 @@ HOSTILE = [
     "sin " * 120 + "x",
     "Matrix([[1]])" + ".T" * 150,
     "2²²²²²²²²²²²²²²²",
+    "+".join(["x!"] * 160),
 ]
 
 

@@ -935,6 +935,9 @@ def _function_notation(tokens: list[_Tok]) -> list[_Tok]:
         if not _is_unary_function(tok) or i + 1 >= len(tokens):
             i -= 1
             continue
+        if tokens[i + 1].text == "(" and tok.text in FUNCTIONS:  # an ordinary call
+            i -= 1
+            continue
         pairs = _match(tokens)
         power: list[_Tok] = []
         j = i + 1
@@ -981,6 +984,24 @@ def _call_tokens(name: str, inner: list[_Tok]) -> list[_Tok]:
         b = _Tok("name", "E") if base.group(1) == "e" else _Tok("num", base.group(1))
         return [_Tok("name", "log"), _Tok("op", "("), *inner, comma, b, _Tok("op", ")")]
     return [_Tok("name", name), _Tok("op", "("), *inner, _Tok("op", ")")]
+
+
+#: At most this many method calls and postfix operators (each is rewritten in O(length)).
+_MAX_REWRITES = 40
+
+
+def _count_rewrites(tokens: list[_Tok]) -> None:
+    """Refuse, before any quadratic work, more method calls or postfix operators than allowed."""
+    dots = sum(tok.text == "." for tok in tokens)
+    postfix = sum(
+        tok.text == "!" or (tok.kind == "name" and tok.text in ("deg", "degree", "degrees"))
+        for tok in tokens
+    )
+    if dots > _MAX_REWRITES or postfix > _MAX_REWRITES * 2:
+        raise CalculatorError(
+            f"expression too large: more than {_MAX_REWRITES} method calls or "
+            f"{_MAX_REWRITES * 2} postfix operators (!, °); split it into several calls"
+        )
 
 
 def _rewrite_methods(tokens: list[_Tok]) -> list[_Tok]:
@@ -1092,6 +1113,7 @@ def prepare_with_notes(
     if len(tokens) > limits.max_length * 2:
         raise CalculatorError("expression too large: too many terms")
     tokens = [_Tok("op", "**") if tok.text == "^" else tok for tok in tokens]
+    _count_rewrites(tokens)
     tokens = _rewrite_numbers(tokens, notes)
     tokens = _rewrite_bars(tokens, limits)
     tokens = _rewrite_braces(tokens)
@@ -1276,6 +1298,11 @@ class _Validator:
                 raise CalculatorError(f"unknown function: {name} (write {name}*(...) to multiply)")
             raise CalculatorError(f"unknown function: {name}{_nearest(name)}")
         count = len(node.args)
+        if name == "perm" and count == 1:
+            raise CalculatorError(
+                "P(...) of one argument is not a probability function here: write P(X > a) "
+                "as 1 - normal_cdf(a, mu, sigma) or 1 - binomial_cdf(a, n, p); P(n, k) is nPr"
+            )
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             if spec.max_args is None:
                 wanted = f"at least {spec.min_args}"
