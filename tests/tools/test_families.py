@@ -283,6 +283,7 @@ REFUSALS = [
     ("base(10, 99)", "2 <= b <= 36"),
     ("solve([x > 1, y < 2], x)", "one variable"),
     ("P(X > 3)", "1 - normal_cdf(a, mu, sigma)"),
+    ("x(t) = 3t^2", "unknown function: x (write x*(...) to multiply)"),
     ("M" + ".T" * 41, "more than 40 method calls"),
 ]
 

@@ -443,9 +443,10 @@ def _match(tokens: list[_Tok]) -> dict[int, int]:
 
 
 def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
-    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)` and `(x+1)x`."""
+    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)`, `(x+1)x`, `pi x` and `x(x+1)` (but not
+    `x(t)`, which may mean a function of t: that stays a call and is refused by name)."""
     out: list[_Tok] = []
-    for tok in tokens:
+    for n, tok in enumerate(tokens):
         if out:
             prev = out[-1]
             if (
@@ -459,6 +460,11 @@ def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
                     and prev.text not in FUNCTION_LETTERS
                     and prev.text not in FUNCTIONS
                     and is_symbol_name(prev.text)
+                    and not (
+                        n + 2 < len(tokens)
+                        and tokens[n + 1].kind == "name"
+                        and tokens[n + 2].text == ")"
+                    )
                 )
             ):
                 out.append(_Tok("op", "*"))
