@@ -858,6 +858,7 @@ def _postfix(tokens: list[_Tok]) -> list[_Tok]:
             nxt is None
             or nxt == _Tok("name", "of")
             or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
+            or (nxt.text in ("-", "+") and i > 0 and tokens[i - 1].kind == "num")
         ):
             kind = "%"
         if kind is None:
