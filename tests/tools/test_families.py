@@ -72,6 +72,7 @@ def test_i_stays_a_variable_where_it_is_an_index_or_an_unknown() -> None:
     check("summation(i^2, (i, 1, n))", "n**3/3 + n**2/2 + n/6")
     check("solve(2i - 4, i)", "[2]")
     assert "imaginary" not in run("summation(i, (i, 1, 4))").get("note", "")
+    check("det(Matrix([[1, i], [-i, 1]]))", "0", "imaginary unit")
 
 
 NOTATION = [

@@ -826,13 +826,23 @@ def _rewrite_names(tokens: list[_Tok], notes: list[str], odes: dict[str, str]) -
 
 
 def _bound(tokens: list[_Tok], letter: str) -> bool:
-    """Whether `letter` is used as a variable: an argument of its own after a comma, or
-    the first item of a tuple `(i, 1, n)`."""
-    for n in range(1, len(tokens) - 1):
-        if tokens[n] != _Tok("name", letter):
+    """Whether `letter` is used as a variable: an argument of its own after a comma in a
+    call (`solve(2i - 4, i)`), or the first item of a tuple `(i, 1, n)`; inside a list
+    (`Matrix([[1, i]])`) it stays the imaginary unit."""
+    openers: list[str] = []
+    for n, tok in enumerate(tokens):
+        if tok.text in ("(", "["):
+            openers.append(tok.text)
+            continue
+        if tok.text in (")", "]"):
+            if openers:
+                openers.pop()
+            continue
+        if tok != _Tok("name", letter) or n == 0 or n + 1 >= len(tokens):
             continue
         prev, nxt = tokens[n - 1].text, tokens[n + 1].text
-        if prev == "," and nxt in (",", ")", "]"):
+        in_call = bool(openers) and openers[-1] == "("
+        if in_call and prev == "," and nxt in (",", ")"):
             return True
         if prev == "(" and nxt == "," and not (n >= 2 and tokens[n - 2].kind == "name"):
             return True
