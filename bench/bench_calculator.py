@@ -38,6 +38,9 @@ ORDINARY = [
     "gcd({i}2345678, 87654321)",
 ]
 
+#: Calls written the way a model writes them for homework, with the right answer (see the file).
+HOMEWORK = Path(__file__).resolve().parent / "homework_calls.tsv"
+
 HOSTILE = [
     "__import__('os').system('id')",
     "().__class__.__bases__",
@@ -48,7 +51,62 @@ HOSTILE = [
     "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)",
     "expand((x + y + z)**300)",
     "nextprime(10**5000)",
+    "pow(2, 10**9)",
+    "(10000!)!",
+    "|" * 400,
+    "1e99999999",
+    "sin " * 120 + "x",
+    "Matrix([[1]])" + ".T" * 150,
+    "binomial_cdf(5000, 10000, 1/3)",
+    "dsolve(diff(y(x), x, 9) + exp(y(x))*sin(x*y(x)) = 0, y(x))",
 ]
+
+
+def load_homework(path: Path = HOMEWORK) -> list[tuple[str, str, str]]:
+    """(family, expression, expected) rows of the homework set."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            family, expression, expected = line.split("\t")
+            rows.append((family, expression, expected))
+    return rows
+
+
+def is_right(payload: dict[str, str], expected: str) -> bool:
+    """Whether an answer is the expected one: exact text, a decimal prefix (~) or an error (!)."""
+    if expected.startswith("!"):
+        return expected[1:] in payload.get("error", "")
+    if expected.startswith("~"):
+        decimal = payload.get("decimal", "") or payload.get("note", "").removeprefix("= ")
+        return decimal.startswith(expected[1:]) or payload.get("result", "").startswith(
+            expected[1:]
+        )
+    return payload.get("result") == expected
+
+
+async def homework(calc: Calculator, verbose: bool) -> None:
+    """Coverage and p99 latency of the homework set, per family."""
+    by_family: dict[str, list[tuple[bool, float]]] = {}
+    for family, expression, expected in load_homework():
+        elapsed, payload = await _timed(calc, expression)
+        right = is_right(payload, expected)
+        by_family.setdefault(family, []).append((right, elapsed))
+        if verbose and not right:
+            print(f"  MISS [{family}] {expression!r}: {payload}  (expected {expected!r})")
+    ms = 1000.0
+    print(f"{'homework family':<26}{'right':>10}{'%':>7}{'p50 ms':>10}{'p99 ms':>10}")
+    total = right_total = 0
+    for family, results in by_family.items():
+        right = sum(r for r, _ in results)
+        times = [t for _, t in results]
+        total += len(results)
+        right_total += right
+        print(
+            f"{family:<26}{f'{right}/{len(results)}':>10}{100 * right / len(results):>7.0f}"
+            f"{statistics.median(times) * ms:>10.1f}{_percentile(times, 0.99) * ms:>10.1f}"
+        )
+    print(f"{'all':<26}{f'{right_total}/{total}':>10}{100 * right_total / total:>7.0f}")
+    print()
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -63,13 +121,14 @@ async def _timed(calc: Calculator, expression: str) -> tuple[float, dict[str, st
     return time.perf_counter() - started, payload
 
 
-async def run(evaluations: int, limit_s: float, workers: int) -> None:
+async def run(evaluations: int, limit_s: float, workers: int, verbose: bool = False) -> None:
     """Run the benchmark and print its table."""
     from bot.tools.calculator.calculator import Calculator
 
     started = time.perf_counter()
     async with Calculator(timeout=limit_s, max_workers=workers) as calc:
         startup = time.perf_counter() - started
+        await homework(calc, verbose)
         expressions = [
             ORDINARY[n % len(ORDINARY)].format(i=n // len(ORDINARY) + 2) for n in range(evaluations)
         ]
@@ -125,11 +184,12 @@ def main() -> None:
     parser.add_argument("-n", "--evaluations", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show homework misses")
     args = parser.parse_args()
     root = str(Path(__file__).resolve().parent.parent)
     if root not in sys.path:
         sys.path.insert(0, root)
-    asyncio.run(run(args.evaluations, args.timeout, args.workers))
+    asyncio.run(run(args.evaluations, args.timeout, args.workers, args.verbose))
 
 
 if __name__ == "__main__":

@@ -73,3 +73,26 @@ async def test_unrenderable_display_math_is_kept_as_source(world: World) -> None
     [answer] = await world.discord.wait_for_messages(ALICE_DM, 1, timeout=15)
     assert answer["attachments"] == []
     assert "```latex" in answer["content"] and "pmatrix" in answer["content"]
+
+
+FAMILY_CALLS = [
+    ("dsolve(y'' + y = 0, y(x), ics=[y(0) = 1, y'(0) = 0])", "Eq(y(x), cos(x))"),
+    ("|x - 1| < 3", "(-2, 4)"),
+    ("variance([2, 4, 4, 4, 5, 5, 7, 9])", "32/7"),
+    ("convert_to(5*mile, km)", "25146*kilometer/3125"),
+    ("(1+2i)*(3-i)", "5 + 5*I"),
+    ("sin(30°) + 2²²", "8388609/2"),
+    ("Matrix([[1, 2], [3, 4]]).inv()", "Matrix([[-2, 1], [3/2, -1/2]])"),
+]
+
+
+async def test_each_family_reaches_discord_through_a_scripted_turn(world: World) -> None:
+    for n, (expression, _) in enumerate(FAMILY_CALLS):
+        world.llm.tool_call("calculate", {"expression": expression}, call_id=f"f{n}")
+    world.llm.reply("y = cos x ✓")
+    await ask_in_dm(world, "a bit of everything")
+    [answer] = await world.discord.wait_for_messages(ALICE_DM, 1, timeout=30)
+    assert answer["content"] == "y = cos x ✓"
+    outputs = [tool_outputs(r)[-1] for r in world.llm.requests[1:]]
+    assert [o.get("result") for o in outputs] == [result for _, result in FAMILY_CALLS]
+    assert "sample" in outputs[2]["note"] and "imaginary unit" in outputs[4]["note"]

@@ -19,7 +19,7 @@ from ..workers import (
     WorkerPool,
     WorkerTimeout,
 )
-from .language import CalculatorError, Limits, vet_expression
+from .language import CalculatorError, Limits, vet_with_notes
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,31 @@ class Calculator(ToolClient):
         """Evaluate one expression; return `{"result", "latex", "decimal"}` or `{"error"}`."""
         return to_json(await self.evaluate_dict(expression))
 
+    async def check(self, claim: str) -> str:
+        """Verify one line of working; return `{"verdict", "detail"}` or `{"error"}`."""
+        return to_json(await self.check_dict(claim))
+
+    async def check_dict(self, claim: str) -> dict[str, str]:
+        """Like `check`, returning the dictionary before JSON encoding."""
+        if not isinstance(claim, str) or not claim.strip():
+            return {"error": "give one claim, as in '(x+1)^2 = x^2+2x+1' or '2x+3 = 7 => x = 2'"}
+        text = claim
+        for arrow in ("⇒", "⟹", "→", "->", "==>"):
+            text = text.replace(arrow, "=>")
+        parts = text.split("=>")
+        if len(parts) > 2:
+            return {"error": "check one step at a time: one '=>' per claim"}
+        if len(parts) == 2:
+            expression = f"implies(({parts[0]}), ({parts[1]}))"
+        else:
+            expression = f"check(({text}))"
+        answer = await self.evaluate_dict(expression)
+        if "error" in answer:
+            return {"error": answer["error"]}
+        verdict = {"True": "verified", "False": "false"}.get(answer.get("result", ""), "unknown")
+        detail = answer.get("note", verdict)
+        return {"verdict": verdict, "detail": detail}
+
     async def evaluate_dict(self, expression: str) -> dict[str, str]:
         """Like `evaluate`, returning the dictionary before JSON encoding."""
         error = await self._start_on_first_use()
@@ -111,12 +136,18 @@ class Calculator(ToolClient):
         # The whole call, checks and waiting for a worker included, ends by the timeout.
         deadline = self._workers.deadline()
         try:
-            source = vet_expression(expression, self._limits)
+            source, notes = vet_with_notes(expression, self._limits)
         except CalculatorError as exc:
             log.debug("calculator refused %r: %s", expression, exc.message)
             return {"error": exc.message}
         try:
-            return await self._workers.run(self._evaluate, source, self._limits, deadline=deadline)
+            answer = await self._workers.run(
+                self._evaluate, source, self._limits, deadline=deadline
+            )
+            if notes and "error" not in answer:
+                note = "; ".join(notes)
+                answer["note"] = f"{note}; {answer['note']}" if "note" in answer else note
+            return answer
         except WorkerTimeout as exc:
             log.info("calculator %s on %r", exc, expression)
             return {"error": f"timed out after {self.timeout:g} s"}

@@ -12,20 +12,26 @@ from typing import Any
 import sympy
 from sympy.matrices import MatrixBase
 
+from .families import FAMILIES, Noted, is_inequality, solve_inequalities, unit
 from .formatting import format_answer
-from .functions import IMPLEMENTATIONS, arith, check_divisor, rational_log2
+from .functions import IMPLEMENTATIONS as _BASIC
+from .functions import arith, check_divisor, rational_log2
 from .language import (
     CalculatorError,
     Limits,
     ParsedExpression,
     check_bits,
     check_power,
+    is_unit_name,
     parse_expression,
 )
 
+#: Every function of the language: the basic ones and the students' families.
+IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {**_BASIC, **FAMILIES}
+
 log = logging.getLogger(__name__)
 
-__all__ = ["build_expression", "evaluate_source", "first_line", "warm_up"]
+__all__ = ["IMPLEMENTATIONS", "build_expression", "evaluate_source", "first_line", "warm_up"]
 
 #: How much of an exception's text an error answer quotes.
 _ERROR_CHARS = 300
@@ -35,11 +41,19 @@ def evaluate_source(source: str, limits: Limits) -> dict[str, str]:
     """Parse, vet, build and evaluate `source`; return the answer or an error, never raise."""
     try:
         parsed = parse_expression(source, limits)
-        value = build_expression(parsed, limits)
-        value, note = _solve_bare_equations(value)
-        answer = format_answer(value, limits)
+        notes: list[str] = []
+        value = build_expression(parsed, limits, notes)
+        note = None
+        if _is_bare_relation(parsed.tree.body):
+            value, note = _solve_bare_equations(value)
         if note:
-            answer["note"] = f"{note}; {answer['note']}" if "note" in answer else note
+            notes.append(note)
+        value = _expand_complex(value)
+        answer = format_answer(value, limits)
+        if "note" in answer:
+            notes.append(answer["note"])
+        if notes:
+            answer["note"] = "; ".join(notes)
         return answer
     except CalculatorError as exc:
         return {"error": exc.message}
@@ -59,23 +73,71 @@ def evaluate_source(source: str, limits: Limits) -> dict[str, str]:
         return {"error": f"could not evaluate: {first_line(exc) or type(exc).__name__}"}
 
 
-def build_expression(parsed: ParsedExpression, limits: Limits) -> Any:
+def build_expression(
+    parsed: ParsedExpression, limits: Limits, notes: list[str] | None = None
+) -> Any:
     """Turn a parsed, vetted expression into SymPy objects, checking sizes before each step.
 
-    Raises CalculatorError for a result that would be too large (and whatever SymPy raises
-    for input it cannot handle).
+    Remarks on the result (which variance, ...) are appended to `notes`. Raises
+    CalculatorError for a result that would be too large (and whatever SymPy raises for
+    input it cannot handle).
     """
-    return _Builder(parsed.source, limits).build(parsed.tree.body)
+    builder = _Builder(parsed.source, limits)
+    value = builder.build(parsed.tree.body)
+    if notes is not None:
+        notes.extend(builder.notes)
+    return value
+
+
+#: Complex numbers are multiplied out up to this many terms (a power of (a + b*I)).
+_MAX_COMPLEX_POWER = 1_000
+
+
+def _expand_complex(value: Any) -> Any:
+    """A number with I in it as a + b*I: (1 + I)^10 -> 32*I."""
+    if isinstance(value, list | tuple):
+        return type(value)(_expand_complex(v) for v in value)
+    if not (isinstance(value, sympy.Expr) and value.is_number and value.has(sympy.I)):
+        return value
+    for power in value.atoms(sympy.Pow):
+        if isinstance(power.exp, sympy.Integer) and abs(power.exp) > _MAX_COMPLEX_POWER:
+            return value
+    expanded = sympy.expand_complex(value) if value.has(sympy.exp) else sympy.expand(value)
+    if expanded.has(sympy.I) and sympy.denom(sympy.together(expanded)).has(sympy.I):
+        expanded = sympy.expand_complex(expanded)
+    return expanded if sympy.count_ops(expanded) <= 4 * sympy.count_ops(value) + 20 else value
+
+
+def _is_bare_relation(node: ast.AST) -> bool:
+    """An equation or inequality written on its own (or a list of them), not a result."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return bool(node.elts) and all(_is_bare_relation(e) for e in node.elts)
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id == "Eq"
+    return isinstance(node, ast.Compare)
 
 
 def _solve_bare_equations(value: Any) -> tuple[Any, str | None]:
-    """Solve an equation (or a list of them) written on its own, as in `x^2 = 4`."""
+    """Solve an equation (or a list of them) written on its own, as in `x^2 = 4`; an
+    inequality or a chain of them, as in `-3 <= 2x + 1 < 7`, over the reals; a
+    differential equation, as in `y'' + y = 0`, with dsolve."""
+    if is_inequality(value):
+        relations = list(value) if isinstance(value, list | tuple) else [value]
+        variables = set().union(*(r.free_symbols for r in relations))
+        if len(variables) == 1:
+            return solve_inequalities(value), f"solved for {next(iter(variables))} over the reals"
+        return value, None
     equations = list(value) if isinstance(value, list | tuple) else [value]
     if not equations or not all(isinstance(eq, sympy.Equality) for eq in equations):
         return value, None
+    if any(eq.atoms(sympy.Derivative) for eq in equations):
+        target = equations if len(equations) > 1 else equations[0]
+        return sympy.dsolve(target), "solved the differential equation with dsolve"
     symbols = sorted(set().union(*(eq.free_symbols for eq in equations)), key=str)
     if not symbols or len(symbols) > len(equations):
         return value, None
+    if len(equations) == 1 and sympy.expand(equations[0].lhs - equations[0].rhs) == 0:
+        return sympy.true, "an identity: true for every value of " + ", ".join(map(str, symbols))
     solution = sympy.solve(equations if len(equations) > 1 else equations[0], symbols)
     names = ", ".join(str(s) for s in symbols)
     return solution, f"solved for {names}"
@@ -105,6 +167,10 @@ _CONSTANTS: dict[str, Any] = {
     "EulerGamma": sympy.EulerGamma,
     "GoldenRatio": sympy.GoldenRatio,
     "Catalan": sympy.Catalan,
+    "Reals": sympy.S.Reals,
+    "Integers": sympy.S.Integers,
+    "Complexes": sympy.S.Complexes,
+    "Naturals": sympy.S.Naturals,
 }
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: sympy.Eq,
@@ -144,6 +210,7 @@ class _Builder:
         self._source = source
         self._limits = limits
         self._symbols: dict[str, sympy.Symbol] = {}
+        self.notes: list[str] = []
 
     def build(self, node: ast.AST) -> Any:
         value = self._build(node)
@@ -180,12 +247,13 @@ class _Builder:
         if isinstance(value, int):
             return sympy.Integer(value)
         text = ast.get_source_segment(self._source, node) or repr(value)
-        mantissa = text.lower().split("e")[0].replace(".", "").lstrip("0")
-        return sympy.Float(text, max(15, len(mantissa)))
+        return sympy.Rational(text)  # a decimal the person typed is that exact decimal
 
     def _name(self, name: str) -> Any:
         if name in _CONSTANTS:
             return _CONSTANTS[name]
+        if is_unit_name(name):
+            return unit(name.removeprefix("unit_"))
         symbol = self._symbols.get(name)
         if symbol is None:
             symbol = self._symbols[name] = sympy.Symbol(name)
@@ -243,8 +311,14 @@ class _Builder:
         name = node.func.id  # type: ignore[attr-defined]  # vetted: a whitelisted Name
         args = [self.build(arg) for arg in node.args]
         kwargs = {kw.arg: self.build(kw.value) for kw in node.keywords if kw.arg}
-        implementation = IMPLEMENTATIONS[name]
-        return _to_sympy(implementation(self._limits, *args, **kwargs))
+        implementation = IMPLEMENTATIONS.get(name)
+        if implementation is None:  # vetted: y(x), an unknown function of one variable
+            return sympy.Function(name)(*args)
+        value = implementation(self._limits, *args, **kwargs)
+        if isinstance(value, Noted):
+            self.notes.append(value.note)
+            value = value.value
+        return _to_sympy(value)
 
 
 def _to_sympy(value: Any) -> Any:

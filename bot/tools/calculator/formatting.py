@@ -21,6 +21,19 @@ class _Printer(StrPrinter):
     def _print_MatrixBase(self, expr: MatrixBase) -> str:
         return f"Matrix({self._print(expr.tolist())})"
 
+    def _print_Interval(self, expr: sympy.Interval) -> str:
+        left = "(" if expr.left_open else "["
+        right = ")" if expr.right_open else "]"
+        return f"{left}{self._print(expr.start)}, {self._print(expr.end)}{right}"
+
+    def _print_Range(self, expr: sympy.Range) -> str:
+        if expr.is_finite_set and expr.size <= 50:
+            return "{" + ", ".join(self._print(v) for v in expr) + "}"
+        return self._print_Basic(expr)
+
+    def _print_Union(self, expr: sympy.Union) -> str:
+        return " U ".join(self._print(a) for a in expr.args)
+
 
 def _text(value: Any, **settings: Any) -> str:
     return _Printer(settings).doprint(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import keyword as _keyword
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "parse_expression",
     "prepare_expression",
     "vet_expression",
+    "vet_with_notes",
 ]
 
 _LOG2_10 = math.log2(10)
@@ -84,7 +86,7 @@ def _spec(
 _ONE = _spec(1, 1)
 TRIG_NAMES = (  # noqa: SIM905 (a word list reads better as text)
     "sin cos tan cot sec csc asin acos atan acot asec acsc "
-    "sinh cosh tanh coth asinh acosh atanh acoth"
+    "sinh cosh tanh coth sech csch asinh acosh atanh acoth asech acsch"
 ).split()
 
 #: Every function the language knows, by the name the model writes.
@@ -169,11 +171,67 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "ones": _spec(1, 2),
     "N": _spec(1, 2, ("n",)),
     "evalf": _spec(1, 2, ("n",)),
+    # notation, number theory
+    "factorial2": _ONE,
+    "perm": _spec(2, 2),
+    "pow": _spec(2, 3),
+    "modinv": _spec(2, 2),
+    "crt": _spec(2, 2),
+    "base": _spec(2, 2),
+    # statistics and probability
+    **dict.fromkeys(
+        (  # noqa: SIM905
+            "mean median mode variance pvariance stdev pstdev"
+        ).split(),
+        _spec(1),
+    ),
+    "quantile": _spec(2, 2),
+    "percentile": _spec(2, 2),
+    "correlation": _spec(2, 2),
+    "covariance": _spec(2, 2),
+    "linregress": _spec(2, 2),
+    "normal_pdf": _spec(1, 3),
+    "normal_cdf": _spec(1, 3),
+    "normal_inv": _spec(1, 3),
+    "normalpdf": _spec(1, 3),
+    "normalcdf": _spec(2, 4),
+    "invNorm": _spec(1, 3),
+    "binomial_pmf": _spec(3, 3),
+    "binomial_cdf": _spec(3, 3),
+    "binompdf": _spec(3, 3),
+    "binomcdf": _spec(3, 3),
+    "poisson_pmf": _spec(2, 2),
+    "poisson_cdf": _spec(2, 2),
+    "poissonpdf": _spec(2, 2),
+    "poissoncdf": _spec(2, 2),
+    "uniform_pdf": _spec(3, 3),
+    "uniform_cdf": _spec(3, 3),
+    # equations, sets, differential equations
+    "dsolve": _spec(1, 2, ("ics",)),
+    "subs": _spec(2, 3),
+    "solveset": _spec(1, 3, ("domain",)),
+    "interval": _spec(2, 2),
+    # linear algebra, complex numbers, units, checking
+    "eigenvects": _ONE,
+    "nullspace": _ONE,
+    "columnspace": _ONE,
+    "linsolve": _spec(1, 2),
+    "charpoly": _spec(1, 2),
+    "adjugate": _ONE,
+    "norm": _ONE,
+    "dot": _spec(2, 2),
+    "cross": _spec(2, 2),
+    "polar": _ONE,
+    "rect": _spec(2, 2),
+    "convert_to": _spec(2, 2),
+    "implies": _spec(2, 2),
+    "check": _ONE,
 }
 
 #: Named constants (everything else that is a valid name becomes a symbol).
 CONSTANTS = frozenset(
     {"pi", "E", "e", "I", "oo", "inf", "infinity", "EulerGamma", "GoldenRatio", "Catalan"}
+    | {"Reals", "Integers", "Complexes", "Naturals"}
 )
 _GREEK = frozenset(
     (  # noqa: SIM905 (a word list reads better as text)
@@ -297,10 +355,10 @@ class _Tok(NamedTuple):
 _TOKEN_RE = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<str>'[^'\\\n]{0,200}'|"[^"\\\n]{0,200}")
-  | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/%^()\[\],=<>!])
+  | (?P<op>\*\*|//|==|!=|<=|>=|=>|[-+*/%^()\[\],=<>!|{}:]|\.(?=[A-Za-z_]))
     """,
     re.VERBOSE,
 )
@@ -312,11 +370,15 @@ _UNICODE = str.maketrans(
         "÷": "/",
         "−": "-",
         "–": "-",
-        "π": "pi",
+        "π": " pi ",
         "∞": "oo",
-        "√": "sqrt",
-        "²": "^2",
-        "³": "^3",
+        "√": " sqrt ",
+        "∛": " cbrt ",
+        "°": " deg ",
+        "⇒": "=>",
+        "→": "=>",
+        "⟹": "=>",
+        "∣": "|",
         "≤": "<=",
         "≥": ">=",
         "≠": "!=",
@@ -357,10 +419,8 @@ def _tokenize(text: str) -> list[_Tok]:
                 raise CalculatorError("not allowed: attribute access ('.')")
             if ch in "'\"":
                 raise CalculatorError("not allowed: strings")
-            if ch in "{}":
-                raise CalculatorError("not allowed: braces (use [...] for lists)")
-            if ch == "&" or ch == "|":
-                raise CalculatorError("not allowed: & and | (use a list for several equations)")
+            if ch == "&":
+                raise CalculatorError("not allowed: & (use a list for several conditions)")
             raise CalculatorError(f"could not parse: unexpected character {ch!r}")
         kind = match.lastgroup
         if kind != "ws" and kind is not None:
@@ -382,44 +442,46 @@ def _match(tokens: list[_Tok]) -> dict[int, int]:
     return pairs
 
 
-def _rewrite_factorials(tokens: list[_Tok]) -> list[_Tok]:
-    """Turn postfix `n!` into `factorial(n)`."""
-    while True:
-        try:
-            i = next(i for i, tok in enumerate(tokens) if tok == _Tok("op", "!"))
-        except StopIteration:
-            return tokens
-        prev = tokens[i - 1] if i > 0 else None
-        if prev is not None and prev.kind in ("num", "name"):
-            start = i - 1
-        elif prev is not None and prev.text == ")":
-            start = _match(tokens)[i - 1]
-            if start > 0 and tokens[start - 1].kind == "name":
-                start -= 1
-        else:
-            raise CalculatorError("could not parse: '!' must follow a number, name or ')'")
-        tokens = [
-            *tokens[:start],
-            _Tok("name", "factorial"),
-            _Tok("op", "("),
-            *tokens[start:i],
-            _Tok("op", ")"),
-            *tokens[i + 1 :],
-        ]
-
-
 def _implicit_multiplication(tokens: list[_Tok]) -> list[_Tok]:
-    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)` and `(x+1)x`."""
+    """Insert `*` in `2x`, `2(x+1)`, `(x+1)(x-1)`, `(x+1)x`, `pi x` and `x(x+1)` (but not
+    `x(t)`, which may mean a function of t: that stays a call and is refused by name)."""
     out: list[_Tok] = []
-    for tok in tokens:
+    for n, tok in enumerate(tokens):
         if out:
             prev = out[-1]
-            if (prev.kind == "num" and (tok.kind == "name" or tok.text == "(")) or (
-                prev.text == ")" and (tok.kind in ("num", "name") or tok.text == "(")
+            if (
+                (prev.kind == "num" and (tok.kind == "name" or tok.text == "("))
+                or (prev.text == ")" and (tok.kind in ("num", "name") or tok.text == "("))
+                or (prev.kind == "name" and tok.kind in ("name", "num") and _joinable(prev, tok))
+                or (
+                    prev.kind == "name"
+                    and tok.text == "("
+                    and len(prev.text) == 1
+                    and prev.text not in FUNCTION_LETTERS
+                    and prev.text not in FUNCTIONS
+                    and is_symbol_name(prev.text)
+                    and not (
+                        n + 2 < len(tokens)
+                        and tokens[n + 1].kind == "name"
+                        and tokens[n + 2].text == ")"
+                    )
+                )
             ):
                 out.append(_Tok("op", "*"))
         out.append(tok)
     return out
+
+
+def _joinable(prev: _Tok, tok: _Tok) -> bool:
+    """Whether two adjacent names (or a name and a number) multiply: `pi x`, `x y`."""
+    words = _WORD_NAMES | {"Abs"}
+    if prev.text in FUNCTIONS or prev.text in words or tok.text in words:
+        return False
+    if _keyword.iskeyword(prev.text) or _keyword.iskeyword(tok.text):
+        return False
+    if tok.kind == "num":
+        return prev.text in CONSTANTS or prev.text.startswith("unit_")
+    return True
 
 
 def _rewrite_equations(tokens: list[_Tok]) -> list[_Tok]:
@@ -490,12 +552,561 @@ def _rewrite_equations(tokens: list[_Tok]) -> list[_Tok]:
     return group(0, len(tokens), None)
 
 
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_SUPERSCRIPT_RUN = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")
+_SUBSCRIPT_RUN = re.compile(r"[₀₁₂₃₄₅₆₇₈₉]+")
+_GREEK_LETTERS = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon",
+    "ζ": "zeta", "η": "eta", "θ": "theta", "ϑ": "theta", "ι": "iota", "κ": "kappa",
+    "λ": "lamda", "μ": "mu", "ν": "nu", "ξ": "xi", "ρ": "rho", "σ": "sigma", "τ": "tau",
+    "υ": "upsilon", "φ": "phi", "ϕ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega",
+    "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Σ": "Sigma",
+    "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+}  # fmt: skip
+_GREEK_TABLE = str.maketrans({k: f" {v} " for k, v in _GREEK_LETTERS.items()})
+#: Letters `y'`, `dy/dx` and `y(x)` may name as unknown functions.
+FUNCTION_LETTERS = frozenset("fghyuvwFGY")
+_PRIMES = re.compile(r"(?<![A-Za-z_])([fghyuvwFGY])('{1,3})(?:\(\s*([A-Za-z0-9]+)\s*\))?")
+_LEIBNIZ = re.compile(
+    r"(?<![A-Za-z0-9_])d(?:\^([23]))?([fghyuvwFGY])\s*/\s*d([a-z])(?:\^([23]))?(?![A-Za-z0-9_])"
+)
+_D_OPERATOR = re.compile(r"(?<![A-Za-z0-9_])d\s*/\s*d([a-z])(?![A-Za-z0-9_])")
+#: Names the model writes for functions the language has under another name.
+ALIASES = {
+    **{f"arc{n}": f"a{n}" for n in ["sin", "cos", "tan", "cot", "sec", "csc"]},
+    **{f"ar{n}": f"a{n}" for n in ["sinh", "cosh", "tanh", "coth", "sech", "csch"]},
+    **{f"arc{n}": f"a{n}" for n in ["sinh", "cosh", "tanh", "coth", "sech", "csch"]},
+    "cosec": "csc", "sgn": "sign", "nCr": "binomial", "choose": "binomial", "C": "binomial",
+    "nPr": "perm", "P": "perm", "Derivative": "diff", "Integral": "integrate",
+    "Sum": "summation", "Product": "product", "Limit": "limit", "avg": "mean",
+    "average": "mean", "std": "stdev", "stddev": "stdev", "var": "variance",
+    "mod_inverse": "modinv", "invmod": "modinv", "inverse_mod": "modinv",
+    "sqr": "sqrt", "fact": "factorial", "normalCdf": "normalcdf", "invnorm": "invNorm",
+    "normcdf": "normal_cdf", "normpdf": "normal_pdf", "norminv": "normal_inv",
+    "to_base": "base", "baseconv": "base", "eigenvalues": "eigenvals",
+    "eigenvectors": "eigenvects", "null_space": "nullspace", "column_space": "columnspace",
+    "charpoly": "charpoly", "cross_product": "cross", "dot_product": "dot",
+    "Interval": "interval", "LinearRegression": "linregress", "regression": "linregress",
+}  # fmt: skip
+#: `obj.method(args)` forms rewritten to `function(obj, args)`: method name -> function.
+METHODS = {
+    "diff": "diff", "subs": "subs", "inv": "inv", "det": "det", "T": "transpose",
+    "transpose": "transpose", "simplify": "simplify", "expand": "expand",
+    "factor": "factor", "evalf": "N", "n": "N", "eigenvals": "eigenvals",
+    "eigenvects": "eigenvects", "rref": "rref", "nullspace": "nullspace",
+    "columnspace": "columnspace", "rank": "rank", "trace": "trace",
+    "integrate": "integrate", "limit": "limit", "series": "series", "doit": "doit",
+    "inverse": "inv", "adjugate": "adjugate", "charpoly": "charpoly", "norm": "norm",
+    "dot": "dot", "cross": "cross", "cancel": "cancel", "together": "together",
+    "apart": "apart", "collect": "collect", "trigsimp": "trigsimp", "rewrite": "rewrite",
+}  # fmt: skip
+#: Unit names (multi-letter ones are units everywhere; single letters only in conversions).
+UNITS = frozenset(
+    (  # noqa: SIM905 (a word list reads better as text)
+        "meter meters metre metres m km kilometer kilometers cm centimeter centimeters mm "
+        "millimeter millimeters mile miles mi foot feet ft inch inches yard yards yd "
+        "nmi nautical_mile au lightyear ly "
+        "second seconds s sec minute minutes min hour hours h hr day days week weeks year years "
+        "ms millisecond milliseconds "
+        "kg kilogram kilograms gram grams g mg milligram pound pounds lb lbs ounce ounces oz "
+        "tonne tonnes "
+        "newton newtons N joule joules J kJ kilojoule watt watts W kW kilowatt pascal Pa "
+        "kPa atm calorie calories cal kcal eV electronvolt "
+        "liter liters litre litres L l mL ml milliliter gallon gallons gal "
+        "hertz Hz volt volts V ampere amperes A ohm ohms coulomb coulombs kelvin K "
+        "mph kph kmh knot knots degree_rad rad radian radians"
+    ).split()
+)
+_SINGLE_LETTER_UNITS = frozenset(u for u in UNITS if len(u) == 1)
+_VALUE_END_KINDS = ("num", "name")
+_NO_BRACKET = frozenset(
+    (  # noqa: SIM905
+        "sin cos tan cot sec csc asin acos atan acot asec acsc sinh cosh tanh coth sech csch "
+        "asinh acosh atanh acoth sqrt cbrt exp log ln log10 log2 abs floor ceil ceiling "
+        "factorial deriv_op"
+    ).split()
+)
+_LOG_BASE = re.compile(r"log_([0-9]{1,3}|e)")
+_WORD_NAMES = frozenset({"of", "mod", "deg", "degree", "degrees", "in", "to"})
+
+
+def _value_end(tok: _Tok | None) -> bool:
+    """Whether `tok` can end a value (so a following `|` closes, `%` is postfix...)."""
+    return tok is not None and (tok.kind in _VALUE_END_KINDS or tok.text in (")", "]"))
+
+
+def _string_rewrites(text: str, notes: list[str]) -> tuple[str, dict[str, str]]:
+    """Rewrites on the text, each one regular-expression pass (linear in its length)."""
+    text = _SUPERSCRIPT_RUN.sub(lambda m: f"^({m.group().translate(_SUPERSCRIPTS)})", text)
+    text = _SUBSCRIPT_RUN.sub(lambda m: f"_{m.group().translate(_SUBSCRIPTS)}", text)
+    text = text.translate(_GREEK_TABLE)
+    functions: set[str] = set()
+    variable = (
+        "t"
+        if re.search(r"(?<![A-Za-z_])t(?![A-Za-z_0-9])", text)
+        and not re.search(r"(?<![A-Za-z_])x(?![A-Za-z_0-9])", text)
+        else "x"
+    )
+
+    def leibniz(m: re.Match[str]) -> str:
+        order = m.group(1) or m.group(4) or "1"
+        functions.add(m.group(2))
+        var = m.group(3)
+        return f" diff({m.group(2)}({var}), {var}, {order}) "
+
+    def primes(m: re.Match[str]) -> str:
+        name, order, at = m.group(1), len(m.group(2)), m.group(3)
+        functions.add(name)
+        derivative = f"diff({name}({variable}), {variable}, {order})"
+        if at is None or at == variable:
+            return f" {derivative} "
+        return f" subs({derivative}, {variable}, {at}) "
+
+    text = _LEIBNIZ.sub(leibniz, text)
+    text = _D_OPERATOR.sub(lambda m: f" deriv_op_{m.group(1)} ", text)
+    if "'" in text:
+        text = _PRIMES.sub(primes, text)
+    if functions:
+        notes.append(
+            f"{', '.join(sorted(functions))} read as function(s) of {variable} (y' = diff(y(x), x))"
+        )
+    return text, dict.fromkeys(functions, variable)
+
+
+def _rewrite_bars(tokens: list[_Tok], limits: Limits) -> list[_Tok]:
+    """Turn `|x - 1|` into `Abs(x - 1)`; refuse bars that do not pair up."""
+    if not any(tok.text == "|" for tok in tokens):
+        return tokens
+    out: list[_Tok] = []
+    stack: list[str] = []  # "|" for an open bar, or a bracket
+    for tok in tokens:
+        if tok.text == "|":
+            prev = out[-1] if out else None
+            if stack and stack[-1] == "|" and _value_end(prev):
+                stack.pop()
+                out.append(_Tok("op", ")"))
+                continue
+            stack.append("|")
+            if len(stack) > limits.max_bracket_depth:
+                raise CalculatorError(
+                    f"expression too deeply nested (more than {limits.max_bracket_depth} "
+                    "levels of brackets)"
+                )
+            out += [_Tok("name", "Abs"), _Tok("op", "(")]
+            continue
+        if tok.text in ("(", "["):
+            stack.append(tok.text)
+        elif tok.text in (")", "]"):
+            if not stack or stack[-1] == "|":
+                raise CalculatorError("could not parse: an absolute value |...| is never closed")
+            stack.pop()
+        out.append(tok)
+    if stack:
+        raise CalculatorError("could not parse: an absolute value |...| is never closed")
+    return out
+
+
+def _rewrite_braces(tokens: list[_Tok]) -> list[_Tok]:
+    """Turn dsolve's `ics={y(0): 1, ...}` into `ics=[y(0) = 1, ...]`; refuse other braces."""
+    if not any(tok.text in ("{", "}") for tok in tokens):
+        return tokens
+    out: list[_Tok] = []
+    depth = 0
+    for n, tok in enumerate(tokens):
+        if tok.text == "{":
+            if depth or n < 2 or tokens[n - 1].text != "=" or tokens[n - 2].text != "ics":
+                raise CalculatorError(
+                    "not allowed: braces (use [...] for lists; initial conditions as "
+                    "ics=[y(0) = 1])"
+                )
+            depth += 1
+            out.append(_Tok("op", "["))
+        elif tok.text == "}":
+            depth -= 1
+            out.append(_Tok("op", "]"))
+        elif tok.text == ":" and depth:
+            out.append(_Tok("op", "="))
+        else:
+            out.append(tok)
+    return out
+
+
+def _decimal_tokens(text: str) -> list[_Tok]:
+    """An exact decimal or hex/binary/octal literal as integer tokens: 0.25 -> (25 / 10 ** 2)."""
+    if text[:2].lower() in ("0x", "0b", "0o"):
+        return [_Tok("num", str(int(text, 0)))] if len(text) <= 200 else [_Tok("num", text)]
+    mantissa, _, exponent = text.lower().partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0") or "0"
+    power = (int(exponent) if exponent else 0) - len(fraction)
+    if power == 0:
+        return [_Tok("num", digits)]
+    op = "*" if power > 0 else "/"
+    return [
+        _Tok("op", "("), _Tok("num", digits), _Tok("op", op), _Tok("num", "10"),
+        _Tok("op", "**"), _Tok("num", str(abs(power))), _Tok("op", ")"),
+    ]  # fmt: skip
+
+
+def _rewrite_numbers(tokens: list[_Tok], notes: list[str]) -> list[_Tok]:
+    out: list[_Tok] = []
+    decimals = False
+    for tok in tokens:
+        if tok.kind == "num" and not tok.text.isdigit():
+            decimals = decimals or tok.text[:2].lower() not in ("0x", "0b", "0o")
+            out += _decimal_tokens(tok.text)
+        else:
+            out.append(tok)
+    if decimals:
+        notes.append("decimals read as exact fractions (0.1 = 1/10); N(expr) for a decimal")
+    return out
+
+
+def _rewrite_names(tokens: list[_Tok], notes: list[str], odes: dict[str, str]) -> list[_Tok]:
+    """Aliases, `i`/`j` as the imaginary unit, `xy` as `x*y`, units, `log_2`, `mod`."""
+    out: list[_Tok] = []
+    split: list[str] = []
+    conversion = any(t.text in ("in", "convert_to") for t in tokens if t.kind == "name")
+    imaginary = {
+        letter
+        for letter in ("i", "j")
+        if any(t == _Tok("name", letter) for t in tokens) and not _bound(tokens, letter)
+    }
+    for n, tok in enumerate(tokens):
+        nxt = tokens[n + 1] if n + 1 < len(tokens) else None
+        called = nxt is not None and nxt.text == "("
+        if tok.kind != "name":
+            out.append(tok)
+            continue
+        name = ALIASES.get(tok.text, tok.text) if called or tok.text not in ("C", "P") else tok.text
+        if name in imaginary:
+            out.append(_Tok("name", "I"))
+        elif name in odes and not called:
+            var = odes[name]
+            out += [_Tok("name", name), _Tok("op", "("), _Tok("name", var), _Tok("op", ")")]
+        elif (
+            name in UNITS
+            and not called
+            and (len(name) > 1 or conversion)
+            and (
+                (name not in FUNCTIONS and name not in CONSTANTS and not is_symbol_name(name))
+                or conversion
+            )
+        ):
+            out.append(_Tok("name", f"unit_{name}"))
+        elif name == "mod" and not called:
+            out.append(_Tok("op", "%"))
+        elif (
+            not called
+            and (len(name) == 2 or (n > 0 and tokens[n - 1].kind == "num"))
+            and name.isalpha()
+            and name.islower()
+            and 2 <= len(name) <= 4
+            and name not in FUNCTIONS
+            and name not in CONSTANTS
+            and name not in _WORD_NAMES
+            and name not in UNITS
+            and not is_symbol_name(name)
+            and not _keyword.iskeyword(name)
+            and not set(name) & set("eijo")
+        ):
+            split.append(name)
+            for k, letter in enumerate(name):
+                if k:
+                    out.append(_Tok("op", "*"))
+                out.append(_Tok("name", letter))
+        else:
+            out.append(_Tok("name", name))
+    if imaginary:
+        notes.append(f"{' and '.join(sorted(imaginary))} read as the imaginary unit I")
+    if split:
+        notes.append(f"{', '.join(split)} read as a product of one-letter variables")
+    return out
+
+
+def _bound(tokens: list[_Tok], letter: str) -> bool:
+    """Whether `letter` is used as a variable: an argument of its own after a comma in a
+    call (`solve(2i - 4, i)`), or the first item of a tuple `(i, 1, n)`; inside a list
+    (`Matrix([[1, i]])`) it stays the imaginary unit."""
+    openers: list[str] = []
+    for n, tok in enumerate(tokens):
+        if tok.text in ("(", "["):
+            openers.append(tok.text)
+            continue
+        if tok.text in (")", "]"):
+            if openers:
+                openers.pop()
+            continue
+        if tok != _Tok("name", letter) or n == 0 or n + 1 >= len(tokens):
+            continue
+        prev, nxt = tokens[n - 1].text, tokens[n + 1].text
+        in_call = bool(openers) and openers[-1] == "("
+        if in_call and prev == "," and nxt in (",", ")"):
+            return True
+        if prev == "(" and nxt == "," and not (n >= 2 and tokens[n - 2].kind == "name"):
+            return True
+    return False
+
+
+def _postfix(tokens: list[_Tok]) -> list[_Tok]:
+    """Postfix operators: `n!`, `n!!`, `30 deg`/`30°`, `15%` (and `15% of 80`)."""
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        kind = None
+        if tok == _Tok("op", "!"):
+            kind = "!!" if nxt == _Tok("op", "!") else "!"
+        elif (
+            tok.kind == "name"
+            and tok.text in ("deg", "degree", "degrees")
+            and (nxt is None or nxt.text != "(")
+        ):
+            kind = "deg"
+        elif tok == _Tok("op", "%") and (
+            nxt is None
+            or nxt == _Tok("name", "of")
+            or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
+            or (nxt.text in ("-", "+") and i > 0 and tokens[i - 1].kind == "num")
+        ):
+            kind = "%"
+        if kind is None:
+            i += 1
+            continue
+        prev = tokens[i - 1] if i > 0 else None
+        if prev is not None and prev.kind in ("num", "name"):
+            start = i - 1
+        elif prev is not None and prev.text in (")", "]"):
+            start = _match(tokens)[i - 1]
+            if start > 0 and tokens[start - 1].kind == "name":
+                start -= 1
+        else:
+            raise CalculatorError(
+                f"could not parse: {'!' if kind in ('!', '!!') else kind} must follow a "
+                "number, name or ')'"
+            )
+        operand = tokens[start:i]
+        width = 2 if kind == "!!" else 1
+        if kind == "%" and nxt == _Tok("name", "of"):
+            width = 2
+            after = [_Tok("op", "*")]
+        else:
+            after = []
+        if kind in ("!", "!!"):
+            name = "factorial" if kind == "!" else "factorial2"
+            new = [_Tok("name", name), _Tok("op", "("), *operand, _Tok("op", ")")]
+        elif kind == "deg":
+            new = [_Tok("op", "("), *operand, _Tok("op", ")"), _Tok("op", "*"),
+                   _Tok("name", "pi"), _Tok("op", "/"), _Tok("num", "180")]  # fmt: skip
+            new = [_Tok("op", "("), *new, _Tok("op", ")")]
+        else:
+            new = [_Tok("op", "("), _Tok("op", "("), *operand, _Tok("op", ")"),
+                   _Tok("op", "/"), _Tok("num", "100"), _Tok("op", ")")]  # fmt: skip
+        tokens = [*tokens[:start], *new, *after, *tokens[i + width :]]
+        i = start + len(new) + len(after)
+    return tokens
+
+
+def _operand_end(tokens: list[_Tok], start: int, pairs: dict[int, int]) -> int:
+    """The end of the operand of a function written without brackets (`sin 2x`)."""
+    k = start
+    while k < len(tokens):
+        tok = tokens[k]
+        if tok.text in ("(", "["):
+            k = pairs[k] + 1
+        elif tok.kind == "num":
+            k += 1
+        elif tok.kind == "name":
+            if tok.text in FUNCTIONS or tok.text in _NO_BRACKET or tok.text.startswith("deriv_op_"):
+                if k != start or k + 1 >= len(tokens) or tokens[k + 1].text != "(":
+                    break
+                k = pairs[k + 1] + 1
+                break
+            k += 1
+        else:
+            break
+        if k < len(tokens) - 1 and tokens[k].text == "**":
+            nxt = tokens[k + 1]
+            if nxt.text in ("(", "["):
+                k = pairs[k + 1] + 1
+            elif nxt.kind in ("num", "name") and nxt.text not in FUNCTIONS:
+                k += 2
+    return k
+
+
+def _is_unary_function(tok: _Tok) -> bool:
+    return tok.kind == "name" and (
+        tok.text in _NO_BRACKET
+        or tok.text.startswith("deriv_op_")
+        or _LOG_BASE.fullmatch(tok.text) is not None
+    )
+
+
+def _function_notation(tokens: list[_Tok]) -> list[_Tok]:
+    """`sin^2(x)` -> `sin(x)^2`, `sin^-1(x)` -> `asin(x)`, `sin x` -> `sin(x)`,
+    `log_2(8)` -> `log(8, 2)`, `d/dx f` -> `diff(f, x)`; right to left, so `ln sin x` nests."""
+    i = len(tokens) - 1
+    while i >= 0:
+        tok = tokens[i]
+        if not _is_unary_function(tok) or i + 1 >= len(tokens):
+            i -= 1
+            continue
+        if tokens[i + 1].text == "(" and tok.text in FUNCTIONS:  # an ordinary call
+            i -= 1
+            continue
+        pairs = _match(tokens)
+        power: list[_Tok] = []
+        j = i + 1
+        if tokens[j].text == "**" and j + 1 < len(tokens):
+            exp_end = j + 2
+            if tokens[j + 1].text == "(":
+                exp_end = pairs[j + 1] + 1
+            elif tokens[j + 1].text == "-" and j + 2 < len(tokens):
+                exp_end = j + 3
+            power = tokens[j + 1 : exp_end]
+            j = exp_end
+        if j >= len(tokens):
+            i -= 1
+            continue
+        if tokens[j].text == "(":
+            end = pairs[j] + 1
+            inner = tokens[j + 1 : end - 1]
+        else:
+            end = _operand_end(tokens, j, pairs)
+            if end == j:
+                i -= 1
+                continue
+            inner = tokens[j:end]
+        name = tok.text
+        texts = "".join(t.text for t in power).strip("()")
+        if texts == "-1" and name in TRIG_NAMES:
+            name, power = f"a{name}", []
+        call = _call_tokens(name, inner)
+        if power:
+            call = [_Tok("op", "("), *call, _Tok("op", ")"), _Tok("op", "**"), *power]
+        tokens = [*tokens[:i], *call, *tokens[end:]]
+        i -= 1
+    return tokens
+
+
+def _call_tokens(name: str, inner: list[_Tok]) -> list[_Tok]:
+    comma = _Tok("op", ",")
+    if name.startswith("deriv_op_"):
+        var = name.removeprefix("deriv_op_")
+        return [_Tok("name", "diff"), _Tok("op", "("), *inner, comma, _Tok("name", var),
+                _Tok("op", ")")]  # fmt: skip
+    base = _LOG_BASE.fullmatch(name)
+    if base is not None:
+        b = _Tok("name", "E") if base.group(1) == "e" else _Tok("num", base.group(1))
+        return [_Tok("name", "log"), _Tok("op", "("), *inner, comma, b, _Tok("op", ")")]
+    return [_Tok("name", name), _Tok("op", "("), *inner, _Tok("op", ")")]
+
+
+#: At most this many method calls and postfix operators (each is rewritten in O(length)).
+_MAX_REWRITES = 40
+
+
+def _count_rewrites(tokens: list[_Tok]) -> None:
+    """Refuse, before any quadratic work, more method calls or postfix operators than allowed."""
+    dots = sum(tok.text == "." for tok in tokens)
+    postfix = sum(
+        tok.text == "!" or (tok.kind == "name" and tok.text in ("deg", "degree", "degrees"))
+        for tok in tokens
+    )
+    if dots > _MAX_REWRITES or postfix > _MAX_REWRITES * 2:
+        raise CalculatorError(
+            f"expression too large: more than {_MAX_REWRITES} method calls or "
+            f"{_MAX_REWRITES * 2} postfix operators (!, °); split it into several calls"
+        )
+
+
+def _rewrite_methods(tokens: list[_Tok]) -> list[_Tok]:
+    """`M.inv()` -> `inv(M)`, `f.subs(x, 2)` -> `subs(f, x, 2)`, `M.T` -> `transpose(M)`."""
+    while True:
+        try:
+            i = next(i for i, tok in enumerate(tokens) if tok == _Tok("op", "."))
+        except StopIteration:
+            return tokens
+        method = tokens[i + 1].text if i + 1 < len(tokens) else ""
+        function = METHODS.get(method)
+        if function is None:
+            raise CalculatorError(
+                f"not allowed: attribute access (.{method}); write it as a function, e.g. "
+                f"{method}(expr, ...), or use one of the methods "
+                f"{', '.join(sorted(METHODS))}"
+            )
+        prev = tokens[i - 1] if i > 0 else None
+        pairs = _match(tokens)
+        if prev is not None and prev.kind in ("num", "name"):
+            start = i - 1
+        elif prev is not None and prev.text in (")", "]"):
+            start = pairs[i - 1]
+            if start > 0 and tokens[start - 1].kind == "name":
+                start -= 1
+        else:
+            raise CalculatorError("could not parse: '.' must follow a name or ')'")
+        receiver = tokens[start:i]
+        j = i + 2
+        args: list[_Tok] = []
+        if j < len(tokens) and tokens[j].text == "(":
+            close = pairs[j]
+            args = tokens[j + 1 : close]
+            j = close + 1
+        elif method != "T":
+            raise CalculatorError(f"could not parse: .{method} needs brackets, as in .{method}()")
+        if function == "doit":
+            call = [_Tok("op", "("), *receiver, _Tok("op", ")")]
+        else:
+            call = [_Tok("name", function), _Tok("op", "("), *receiver]
+            if args:
+                call += [_Tok("op", ","), *args]
+            call.append(_Tok("op", ")"))
+        tokens = [*tokens[:start], *call, *tokens[j:]]
+
+
+def _rewrite_conversion(tokens: list[_Tok]) -> list[_Tok]:
+    """`60 mph in m/s` (or `to`) at the top level -> `convert_to(60 mph, m/s)`."""
+    depth = 0
+    for n, tok in enumerate(tokens):
+        if tok.text in ("(", "["):
+            depth += 1
+        elif tok.text in (")", "]"):
+            depth -= 1
+        elif depth == 0 and tok.kind == "name" and tok.text in ("in", "to") and n > 0:
+            lhs, rhs = tokens[:n], tokens[n + 1 :]
+            if not rhs:
+                raise CalculatorError("could not parse: write a conversion as '60 mph in m/s'")
+            return [_Tok("name", "convert_to"), _Tok("op", "("), *lhs, _Tok("op", ","), *rhs,
+                    _Tok("op", ")")]  # fmt: skip
+    return tokens
+
+
+def _rewrite_implication(tokens: list[_Tok]) -> list[_Tok]:
+    """`premise => conclusion` (for check) -> `implies(premise, conclusion)`."""
+    arrows = [n for n, tok in enumerate(tokens) if tok.text == "=>"]
+    if not arrows:
+        return tokens
+    if len(arrows) > 1:
+        raise CalculatorError("could not parse: check one step at a time (one '=>')")
+    n = arrows[0]
+    return [_Tok("name", "implies"), _Tok("op", "("), *tokens[:n], _Tok("op", ","),
+            *tokens[n + 1 :], _Tok("op", ")")]  # fmt: skip
+
+
 def prepare_expression(expression: str, limits: Limits | None = None) -> str:
     """Check the raw text and return canonical Python-syntax source for it.
 
     Raises CalculatorError for text that is too long, too deeply nested or has a character
     or string the language does not have.
     """
+    return prepare_with_notes(expression, limits)[0]
+
+
+def prepare_with_notes(
+    expression: str, limits: Limits | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """Like `prepare_expression`, with notes on how the text was read (`i` as I...)."""
     limits = limits or Limits()
     if not isinstance(expression, str):
         raise CalculatorError("could not parse: the expression must be text")
@@ -507,6 +1118,8 @@ def prepare_expression(expression: str, limits: Limits | None = None) -> str:
             f"expression too large: {len(text):,} characters (limit {limits.max_length})"
         )
     _check_brackets(text, limits)
+    notes: list[str] = []
+    text, odes = _string_rewrites(text, notes)
     text = text.translate(_UNICODE)
     for ch in text:
         if not (ch.isascii() and (ch.isprintable() or ch.isspace())):
@@ -514,11 +1127,22 @@ def prepare_expression(expression: str, limits: Limits | None = None) -> str:
     tokens = _tokenize(text)
     if not tokens:
         raise CalculatorError("could not parse: empty expression")
+    if len(tokens) > limits.max_length * 2:
+        raise CalculatorError("expression too large: too many terms")
     tokens = [_Tok("op", "**") if tok.text == "^" else tok for tok in tokens]
-    tokens = _rewrite_factorials(tokens)
+    _count_rewrites(tokens)
+    tokens = _rewrite_numbers(tokens, notes)
+    tokens = _rewrite_bars(tokens, limits)
+    tokens = _rewrite_braces(tokens)
+    tokens = _rewrite_names(tokens, notes, odes)
+    tokens = _rewrite_methods(tokens)
+    tokens = _postfix(tokens)
+    tokens = _function_notation(tokens)
     tokens = _implicit_multiplication(tokens)
+    tokens = _rewrite_conversion(tokens)
+    tokens = _rewrite_implication(tokens)
     tokens = _rewrite_equations(tokens)
-    return " ".join(tok.text for tok in tokens)
+    return " ".join(tok.text for tok in tokens), tuple(notes)
 
 
 _BINOPS: dict[type[ast.operator], str] = {
@@ -568,6 +1192,14 @@ def parse_expression(expression: str, limits: Limits | None = None) -> ParsedExp
     limits = limits or Limits()
     source = prepare_expression(expression, limits)
     return ParsedExpression(source, _parse_source(source, limits))
+
+
+def vet_with_notes(expression: str, limits: Limits | None = None) -> tuple[str, tuple[str, ...]]:
+    """Like `vet_expression`, with the notes on how the text was read."""
+    limits = limits or Limits()
+    source, notes = prepare_with_notes(expression, limits)
+    _parse_source(source, limits)
+    return source, notes
 
 
 def vet_expression(expression: str, limits: Limits | None = None) -> str:
@@ -649,13 +1281,17 @@ class _Validator:
 
     @staticmethod
     def _check_name(name: str) -> None:
-        if name in CONSTANTS or is_symbol_name(name):
+        if name in CONSTANTS or is_symbol_name(name) or is_unit_name(name):
             return
         if name in FUNCTIONS:
             raise CalculatorError(f"{name} is a function: call it, as in {name}(x)")
+        if name.startswith("deriv_op_"):
+            raise CalculatorError("d/dx needs something to differentiate: d/dx (x^3)")
+        if name in ("in", "to", "of"):
+            raise CalculatorError(f"could not parse '{name}': write '60 mph in m/s' or '15% of 80'")
         raise CalculatorError(
             f"unknown name: {name} (variables are single letters such as x, x1, x_1 or "
-            "Greek names such as theta)"
+            "Greek names such as theta; units such as km, mile, hour)"
         )
 
     def _check_call(self, node: ast.Call, depth: int) -> None:
@@ -666,11 +1302,24 @@ class _Validator:
             raise CalculatorError("not allowed: calling something that is not a function name")
         name = func.id
         spec = FUNCTIONS.get(name)
+        if spec is None and name in FUNCTION_LETTERS:
+            if len(node.args) == 1 and not node.keywords and _is_atom(node.args[0]):
+                self._visit(node.args[0], depth + 1)
+                return
+            raise CalculatorError(
+                f"{name}(...) is an unknown function of one variable, as in {name}(x) or "
+                f"{name}(0); write {name}*(...) to multiply"
+            )
         if spec is None:
             if is_symbol_name(name) or name in CONSTANTS:
                 raise CalculatorError(f"unknown function: {name} (write {name}*(...) to multiply)")
-            raise CalculatorError(f"unknown function: {name}")
+            raise CalculatorError(f"unknown function: {name}{_nearest(name)}")
         count = len(node.args)
+        if name == "perm" and count == 1:
+            raise CalculatorError(
+                "P(...) of one argument is not a probability function here: write P(X > a) "
+                "as 1 - normal_cdf(a, mu, sigma) or 1 - binomial_cdf(a, n, p); P(n, k) is nPr"
+            )
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             if spec.max_args is None:
                 wanted = f"at least {spec.min_args}"
@@ -693,6 +1342,30 @@ class _Validator:
                 _check_direction(keyword.value)
             else:
                 self._visit(keyword.value, depth + 1)
+
+
+def _is_atom(node: ast.AST) -> bool:
+    """A variable or a number, as in y(x) or y(0)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div | ast.Mult | ast.Pow):
+        return _is_atom(node.left) and _is_atom(node.right)
+    return isinstance(node, ast.Name | ast.Constant)
+
+
+def is_unit_name(name: str) -> bool:
+    """Whether `name` is a unit as the rewrites spell it (unit_km)."""
+    return name.startswith("unit_") and name.removeprefix("unit_") in UNITS
+
+
+def _nearest(name: str) -> str:
+    """A hint naming the nearest function the language has."""
+    import difflib
+
+    if len(name) > 40:
+        return ""
+    close = difflib.get_close_matches(name, [*FUNCTIONS, *ALIASES], n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else " (see the tool's function list)"
 
 
 def _same_level(op: ast.operator, other: ast.operator) -> bool:
@@ -750,6 +1423,8 @@ _UNKNOWN = _Est(None, 0.0, False, False)
 _POWER_LIKE = frozenset({"sqrt", "cbrt", "root", "Rational"})
 #: Exact values are tracked up to this size, so the estimate stays microseconds-cheap.
 _EXACT_BITS = 4_096
+#: Factorials are computed exactly here up to this n (170! has 307 digits: microseconds).
+_EXACT_FACTORIAL = 170
 
 
 def _frac_log2(value: Fraction) -> float:
@@ -856,9 +1531,22 @@ class _Estimator:
         limits = self._limits
         if name == "factorial" and ints[0] is not None:
             check_factorial(ints[0], limits)
+            if 0 <= ints[0] <= _EXACT_FACTORIAL:  # small: exact, so (5!)! is judged exactly
+                return self._number(Fraction(math.factorial(ints[0])))
             bits = math.lgamma(ints[0] + 1) / math.log(2) if ints[0] > 0 else 0.0
             return self._number(None, bits)
-        if name == "factorial" and args[0].numeric and args[0].value is None:
+        if name == "factorial2" and ints[0] is not None:
+            check_factorial(ints[0] // 2, limits)
+            if 0 <= ints[0] <= _EXACT_FACTORIAL:
+                return self._number(Fraction(math.prod(range(ints[0], 0, -2))))
+            bits = math.lgamma(ints[0] + 1) / math.log(2) / 2 + 1 if ints[0] > 0 else 0.0
+            return self._number(None, bits)
+        if name == "pow" and len(args) == 2:
+            return self._power(args[0], args[1])
+        if name == "perm" and ints[0] is not None and ints[1] is not None:
+            check_factorial(min(ints[0], ints[1]), limits)
+            check_bits(max(ints[1], 0) * math.log2(max(abs(ints[0]), 2)), limits)
+        if name in ("factorial", "factorial2") and args[0].numeric and args[0].value is None:
             raise CalculatorError(
                 f"expression too large: factorial of a number with about "
                 f"{args[0].bits / _LOG2_10:,.0f} digits (factorial is limited to n <= "

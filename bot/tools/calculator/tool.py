@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["calculate_tool"]
+__all__ = ["calculate_tool", "check_tool"]
 
 
 def calculate_tool(calculator: Calculator) -> FunctionTool:
@@ -24,29 +24,30 @@ def calculate_tool(calculator: Calculator) -> FunctionTool:
         """Do exact math with SymPy and return a JSON string.
 
         Use it for any arithmetic, algebra or calculus instead of computing in your head.
-        Write one expression in Python/SymPy syntax: + - * / and ** or ^ for powers, % for
-        mod, 2x for 2*x, n! for factorial, and a single = for an equation (x^2 = 4).
-        Numbers are exact: 1/3 stays 1/3 and big integers are exact; N(expr, digits) gives a
-        decimal to the precision asked (up to 1000 digits).
-        Variables: single letters (x, y, z, t, n, k), x1 or x_1, and Greek names (theta,
-        alpha, phi). Constants: pi, E (or e), I, oo (infinity).
-        Functions: sqrt, cbrt, root(x, n), exp, log(x) (natural), log(x, b), ln, log10,
-        log2, sin cos tan cot sec csc, asin acos atan atan2, sinh cosh tanh, asinh acosh
-        atanh, abs, sign, re, im, conjugate, arg, floor, ceiling, round(x, n), factorial,
-        binomial, gamma, fibonacci, gcd, lcm, mod, isprime, factorint, primefactors, divisors,
-        prime(n), nextprime, prevprime, primepi, totient, Max, Min, Rational(p, q), numer,
-        denom, simplify, expand, factor, cancel, apart, together, collect(f, x), trigsimp,
-        expand_trig, solve(f, x), solve([eq1, eq2], [x, y]), roots, diff(f, x) or
-        diff(f, x, n), integrate(f, x) or integrate(f, (x, a, b)), limit(f, x, a) or
-        limit(f, x, a, dir='-'), series(f, x, a, n), summation(f, (k, a, b)) (also sum),
-        product(f, (k, a, b)), Matrix([[1, 2], [3, 4]]), det, inverse, transpose, rank,
-        trace, eigenvals, rref, eye(n), zeros(n), ones(n), Eq(a, b), N(expr, digits).
-        No strings, attributes, indexing or Python code.
-        The answer is {"result": plain text, "latex": LaTeX, "decimal": approximation (only
-        for exact non-integer numbers), "note": remark (only sometimes, e.g. on truncation)}
-        or {"error": message}: after an error, fix the expression and call again. Each
-        call has a time limit of a few seconds, an expression may have a few hundred
-        characters, and results over about 39,000 digits are refused.
+        One expression, Python/SymPy syntax: ** or ^, 2x, n!, |x|, 30°, 15% of 80, sin x,
+        a single = for an equation (x^2 = 4), inequalities (-3 <= 2x+1 < 7), y' and dy/dx.
+        Numbers are exact (0.1 is 1/10); N(expr, digits) for decimals (up to 1000).
+        i and j are the imaginary unit unless used as a variable. Variables: x, x1, x_1, Greek
+        names. Constants: pi, E (or e), I, oo.
+        Functions: sqrt cbrt root(x, n) exp log(x) log(x, b) ln log10 log2 sin cos tan cot
+        sec csc asin acos atan atan2 sinh cosh tanh sech csch asinh acosh atanh abs sign re im
+        conjugate arg polar(z) rect(r, t) floor ceiling round(x, n) factorial binomial (nCr)
+        perm (nPr) gamma fibonacci gcd lcm mod pow(a, b, m) modinv crt(moduli, residues)
+        base(n, b) isprime factorint primefactors divisors prime nextprime prevprime primepi
+        totient Max Min Rational numer denom simplify expand factor cancel apart together
+        collect trigsimp expand_trig solve(f, x) (also inequalities) solve([eqs], [x, y])
+        solveset(f, x, Reals|Integers) roots subs(f, x, 2) diff(f, x, n) integrate(f, x)
+        integrate(f, (x, a, b)) limit(f, x, a, dir='-') series(f, x, a, n) summation(f, (k, 1,
+        n)) product dsolve(eq, y(x), ics=[y(0) = 1]) Matrix([[1, 2], [3, 4]]) det inverse
+        transpose rank trace eigenvals eigenvects nullspace columnspace rref linsolve eye zeros
+        ones dot cross Eq N; statistics of lists: mean median mode variance stdev (sample)
+        pvariance pstdev (population) quantile(data, q) percentile correlation covariance
+        linregress(xs, ys); normal_pdf/normal_cdf/normal_inv(x, mu, sigma), binomial_pmf/cdf(k,
+        n, p), poisson_pmf/cdf(k, lam), uniform_pdf/cdf(x, a, b); units: convert_to(5*mile,
+        km), 60 mph in m/s. Methods such as M.inv() or f.subs(x, 2) also work.
+        Answer: {"result", "latex", "decimal" (approximation), "note" (how the input was read,
+        which variance...)} or {"error"}: then fix the expression and call again. Time limit
+        a few seconds; results over about 39,000 digits are refused.
 
         Args:
             expression: One math expression, e.g. "integrate(x^2*sin(x), x)",
@@ -63,3 +64,25 @@ def calculate_tool(calculator: Calculator) -> FunctionTool:
         name_override="calculate",
         timeout=calculator.tool_timeout,
     )
+
+
+def check_tool(calculator: Calculator) -> FunctionTool:
+    """Build the `check` function tool: verifies one line of working exactly."""
+    from agents import function_tool
+
+    async def check(claim: str) -> str:
+        """Verify one step of working exactly; returns {"verdict": "verified" | "false" |
+        "unknown", "detail"} (a counterexample when false) or {"error"}.
+
+        Args:
+            claim: One step in the calculator's syntax: an identity or equation
+                "(x+1)^2 = x^2+2x+1", "d/dx x^3 = 3x^2", or "premise => conclusion",
+                e.g. "2x + 3 = 7 => x = 2".
+        """
+        try:
+            return await calculator.check(claim)
+        except Exception:
+            log.exception("check tool failed")
+            return to_json({"error": "the checker failed unexpectedly"})
+
+    return function_tool(check, name_override="check", timeout=calculator.tool_timeout)
