@@ -31,7 +31,7 @@ from .observe.metrics import Metrics, PrometheusMetrics
 from .observe.server import ObservabilityServer
 from .startup import FileStart, PatientStart
 from .tools.calculator.calculator import Calculator
-from .tools.calculator.tool import calculate_tool
+from .tools.calculator.tool import calculate_tool, check_tool
 from .tools.plotting.plotter import Plotter
 from .tools.plotting.tool import plot_tool
 
@@ -82,7 +82,7 @@ def build(
         services.append(calculator := Calculator())
     if plotter is None:
         services.append(plotter := Plotter())
-    tools = (calculate_tool(calculator), plot_tool(plotter), *extra_tools)
+    tools = (calculate_tool(calculator), check_tool(calculator), plot_tool(plotter), *extra_tools)
     if model is None:
         endpoint = ModelEndpoint(settings)
         services.append(endpoint)

@@ -26,7 +26,7 @@ async def test_the_model_calls_calculate_and_the_answer_reaches_discord(world: W
     [answer] = await world.discord.wait_for_messages(ALICE_DM, 1, timeout=15)
     assert answer["content"] == "2^100 = 1267650600228229401496703205376"
     first, second = world.llm.requests
-    assert [t["function"]["name"] for t in first["tools"]] == ["calculate", "plot"]
+    assert [t["function"]["name"] for t in first["tools"]] == ["calculate", "check", "plot"]
     [output] = tool_outputs(second)
     assert output["result"] == "1267650600228229401496703205376"
     assert output["latex"] == "1267650600228229401496703205376"
