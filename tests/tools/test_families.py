@@ -288,6 +288,7 @@ REFUSALS = [
     ("P(X > 3)", "1 - normal_cdf(a, mu, sigma)"),
     ("x(t) = 3t^2", "unknown function: x (write x*(...) to multiply)"),
     ("M" + ".T" * 41, "more than 40 method calls"),
+    ("sin " * 9 + "x", "functions without brackets"),
 ]
 
 

@@ -943,9 +943,22 @@ def _is_unary_function(tok: _Tok) -> bool:
     )
 
 
+#: At most this many functions written without brackets (`ln sin x`): each costs O(length).
+_MAX_BARE_FUNCTIONS = 8
+
+
 def _function_notation(tokens: list[_Tok]) -> list[_Tok]:
     """`sin^2(x)` -> `sin(x)^2`, `sin^-1(x)` -> `asin(x)`, `sin x` -> `sin(x)`,
     `log_2(8)` -> `log(8, 2)`, `d/dx f` -> `diff(f, x)`; right to left, so `ln sin x` nests."""
+    bare = sum(
+        _is_unary_function(tok) and (n + 1 >= len(tokens) or tokens[n + 1].text != "(")
+        for n, tok in enumerate(tokens)
+    )
+    if bare > _MAX_BARE_FUNCTIONS:
+        raise CalculatorError(
+            f"expression too large: more than {_MAX_BARE_FUNCTIONS} functions without brackets; "
+            "write them with brackets, e.g. sin(x)"
+        )
     i = len(tokens) - 1
     while i >= 0:
         tok = tokens[i]
