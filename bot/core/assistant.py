@@ -137,11 +137,27 @@ class Assistant:
             except Exception:
                 log.exception("could not close %s", type(service).__name__)
 
+    @property
+    def images_allowed(self) -> bool:
+        """Whether images attached to a question go to the model (else they are refused)."""
+        return self._images_allowed
+
+    def admit_asker(self, who: Requester | None) -> None:
+        """Whether `who` may ask now (access lists, rate limit; counts against the rate), for a
+        front end to call before it downloads a question's files; `UserFacingError` if not."""
+        self._guard.admit(who)
+
     def admit(
-        self, text: str, who: Requester | None = None, uploads: tuple[Upload, ...] = ()
+        self,
+        text: str,
+        who: Requester | None = None,
+        uploads: tuple[Upload, ...] = (),
+        *,
+        asker_admitted: bool = False,
     ) -> Question:
         """Check a question before anything is done with it: its size, its files, and whether
-        `who` may ask now (access lists, rate limit). Raises `UserFacingError`; calls no model."""
+        `who` may ask now (access lists, rate limit), unless `admit_asker` already said so
+        (`asker_admitted`). Raises `UserFacingError`; calls no model."""
         typed = check_question(text) if not uploads or text.strip() else ""
         if len(uploads) > MAX_FILES_PER_QUESTION:
             raise UserFacingError(
@@ -150,7 +166,8 @@ class Assistant:
         if any(u.kind == "image" for u in uploads) and not self._images_allowed:
             raise UserFacingError(NO_IMAGES)
         question = Question(with_text_files(typed, uploads), who, uploads)
-        self._guard.admit(who)
+        if not asker_admitted:
+            self._guard.admit(who)
         return question
 
     def submit(

@@ -9,11 +9,22 @@ import logging
 import discord
 
 from ..core.assistant import Answer
+from ..render.discord_limits import MESSAGE_CHARS
 from ..render.splitting import split_message
 from ..render.unicode import to_discord_text
-from .replies import NO_PINGS, Piece, send_piece, show_in_place
+from .replies import MAX_ANSWER_MESSAGES, NO_PINGS, Piece, send_piece, show_in_place
 
 log = logging.getLogger(__name__)
+
+# A draft shows at most this much of the answer written so far: what fits the messages an
+# answer may take. Each edit's work is bounded by it however long the answer grows.
+DRAFT_CHARS = MAX_ANSWER_MESSAGES * MESSAGE_CHARS
+
+
+def draft_chunks(text: str) -> list[str]:
+    """The messages of a draft of `text`: at most `MAX_ANSWER_MESSAGES`, made from its first
+    `DRAFT_CHARS` characters (call it in a thread: inline math conversion is CPU work)."""
+    return split_message(to_discord_text(text[:DRAFT_CHARS]))[:MAX_ANSWER_MESSAGES]
 
 
 class LiveReply:
@@ -21,7 +32,8 @@ class LiveReply:
 
     `update()` (the core's text listener) only records the latest text; a background task
     posts it, then edits the message at most once per `interval` seconds, continuing in a
-    new message past Discord's 2,000 characters. `finish()` puts the final, fully rendered
+    new message past Discord's 2,000 characters. Drafts are rendered in a thread and show
+    at most the answer's first `DRAFT_CHARS` characters. `finish()` puts the final, fully rendered
     answer (math images included) in place of the draft.
     """
 
@@ -80,7 +92,7 @@ class LiveReply:
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 
     async def _show(self, text: str) -> None:
-        chunks = split_message(to_discord_text(text))
+        chunks = await asyncio.to_thread(draft_chunks, text)
         for index, chunk in enumerate(chunks):
             if index < len(self._shown):
                 if self._shown[index] != chunk:

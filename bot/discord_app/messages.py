@@ -9,6 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 
 from ..config.settings import Settings
@@ -16,7 +17,14 @@ from ..core.assistant import Answer, Assistant, Outcome, Question, TextListener
 from ..core.failures import GENERIC
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
-from ..render.uploads import Upload, check_size, kind_of
+from ..render.uploads import (
+    NO_IMAGES,
+    Upload,
+    check_attachments,
+    check_size,
+    kind_of,
+    size_limit,
+)
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 
 THREAD_NAME_LIMIT = 100
 STOPPED = "Stopped: I dropped that question (nothing of it is remembered)."
+_CHUNK_BYTES = 64 * 1024  # read from an attachment's URL at a time
 _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -103,10 +112,24 @@ class MessageFlow:
         asked.question = question.text
 
     async def _admit(self, message: discord.Message, me: discord.ClientUser) -> Question:
-        """The question in a message, with its attached files, if it may be asked."""
-        uploads = tuple([await download(a) for a in message.attachments])
+        """The question in a message, with its attached files, if it may be asked.
+
+        Nothing is downloaded before the files' number, kinds and declared sizes are checked
+        and the asker is admitted (access lists, rate limit); each download then stops at
+        its size limit, whatever size Discord declared.
+        """
         text = strip_mention(message.content, me.id)
-        return self._assistant.admit(text, from_message(message), uploads)
+        who = from_message(message)
+        attachments = message.attachments
+        if not attachments:
+            return self._assistant.admit(text, who)
+        kinds = check_attachments([(a.filename, a.content_type, a.size) for a in attachments])
+        if "image" in kinds and not self._assistant.images_allowed:
+            raise UserFacingError(NO_IMAGES)
+        self._assistant.admit_asker(who)
+        session = _http_session(self._client)
+        uploads = tuple([await download(a, session) for a in attachments])
+        return self._assistant.admit(text, who, uploads, asker_admitted=True)
 
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
@@ -221,12 +244,44 @@ async def show(
     )
 
 
-async def download(attachment: discord.Attachment) -> Upload:
-    """An attached file, if it is a kind we read and not too big (checked before download)."""
-    kind = kind_of(attachment.filename, attachment.content_type)
-    check_size(attachment.filename, kind, attachment.size)
-    data = await attachment.read()
-    return Upload(attachment.filename, kind, attachment.content_type or "", data)
+async def download(
+    attachment: discord.Attachment, session: aiohttp.ClientSession | None = None
+) -> Upload:
+    """An attached file, if it is a kind we read and not too big: the declared size is checked
+    before downloading, the bytes received while downloading (streamed through `session`, the
+    client's HTTP session, and stopped at the limit). Without a session the file is read whole
+    by discord.py and its length checked after."""
+    name, content_type = attachment.filename, attachment.content_type
+    kind = kind_of(name, content_type)
+    limit = size_limit(kind)
+    check_size(name, kind, attachment.size)
+    if session is None:
+        data = await attachment.read()
+    else:
+        data = await _read_capped(session, attachment.url, limit + 1)
+    check_size(name, kind, len(data))  # the size Discord declared is not trusted
+    return Upload(name, kind, content_type or "", data)
+
+
+async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
+    """At most `cap` bytes of `url`: the download stops as soon as it has received them."""
+    received = bytearray()
+    async with session.get(url) as response:
+        if response.status != 200:
+            raise discord.HTTPException(response, "could not download an attachment")
+        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+            received += chunk
+            if len(received) >= cap:
+                break
+    return bytes(received[:cap])
+
+
+def _http_session(client: discord.Client) -> aiohttp.ClientSession | None:
+    """discord.py's own HTTP session (it has no public accessor), if it has one open."""
+    session = getattr(client.http, "_HTTPClient__session", None)
+    if isinstance(session, aiohttp.ClientSession) and not session.closed:
+        return session
+    return None
 
 
 def _answered_in_place(message: discord.Message) -> bool:

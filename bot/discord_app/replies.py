@@ -29,6 +29,12 @@ NO_PINGS = discord.AllowedMentions.none()
 REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
+# An answer is sent as at most this many messages; a longer one shows its beginning and
+# attaches the whole answer (as the model wrote it, Markdown and LaTeX) as `answer.md`.
+MAX_ANSWER_MESSAGES = 5
+FULL_ANSWER_NAME = "answer.md"
+CONTINUED_NOTE = "*…the answer is too long for chat: the whole of it is in `answer.md`.*"
+
 _PLACEHOLDER = re.compile(r"\[formula (\d+)\]")
 
 
@@ -46,14 +52,23 @@ class Piece:
 async def render(text: str, pictures: Sequence[tuple[str, bytes]] = ()) -> list[Piece]:
     """The answer as Discord messages: inline math as Unicode, display math as PNG images
     (drawn in a thread) attached to the message that mentions them, cut to Discord's size;
-    `pictures` (e.g. plots) go with the last message."""
+    `pictures` (e.g. plots) go with the last message. An answer longer than
+    `MAX_ANSWER_MESSAGES` messages shows its beginning and attaches the whole of `text` as
+    `answer.md` to the last one."""
     prepared = await asyncio.to_thread(prepare_answer, text)
     images = dict(enumerate(prepared.images, start=1))
+    chunks = await asyncio.to_thread(split_message, prepared.text)
+    extra: tuple[tuple[str, bytes], ...] = ()
+    if len(chunks) > MAX_ANSWER_MESSAGES:
+        chunks = [*chunks[: MAX_ANSWER_MESSAGES - 1], CONTINUED_NOTE]
+        extra = ((FULL_ANSWER_NAME, text.encode()),)
     pieces: list[Piece] = []
-    for chunk in split_message(prepared.text):
+    for chunk in chunks:
         shown = [int(n) for n in _PLACEHOLDER.findall(chunk)]
         pieces.append(Piece(chunk, tuple(images.pop(n) for n in shown if n in images)))
-    leftover = (*images.values(), *pictures)  # a placeholder lost in splitting, and pictures
+    if extra:
+        images.clear()  # formulas of the part not shown: their source is in the file
+    leftover = (*extra, *images.values(), *pictures)  # lost placeholders, pictures, the file
     if leftover:
         last = pieces.pop() if pieces else Piece("")
         files = last.images + tuple(leftover)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +12,11 @@ from .formula_png import render_latex_png
 from .spans import display_spans, outside_code
 from .unicode import to_discord_text
 
-__all__ = ["PreparedAnswer", "prepare_answer"]
+__all__ = ["FORMULA_BUDGET_SECONDS", "PreparedAnswer", "prepare_answer"]
+
+log = logging.getLogger(__name__)
+
+FORMULA_BUDGET_SECONDS = 3.0  # time to draw all the formula images of one answer
 
 
 def _placeholder(number: int) -> str:
@@ -39,8 +45,12 @@ def _split_display(text: str) -> list[str | tuple[str]]:
 
 
 def _join_blocks(parts: list[str | tuple[str]], block: Callable[[str], str]) -> str:
-    """Join prose with `block(latex)` for each display block, each block on lines of its own."""
-    out = ""
+    """Join prose with `block(latex)` for each display block, each block on lines of its own.
+
+    Built as a list of pieces (the text is joined once), so it is linear in the answer's length
+    however many blocks it has.
+    """
+    out: list[str] = []
     after_block = False
     for part in parts:
         if isinstance(part, str):
@@ -49,14 +59,17 @@ def _join_blocks(parts: list[str | tuple[str]], block: Callable[[str], str]) -> 
                 if part and not part.startswith("\n"):
                     part = "\n" + part
                 after_block = not part
-            out += part
+            out.append(part)
             continue
-        before = out.rstrip(" \t")
-        if before and not before.endswith("\n"):
-            before += "\n"
-        out = before + block(part[0])
+        while out and not out[-1].rstrip(" \t"):
+            out.pop()  # only blanks: nothing to keep before the block
+        if out:
+            out[-1] = out[-1].rstrip(" \t")
+            if not out[-1].endswith("\n"):
+                out.append("\n")
+        out.append(block(part[0]))
         after_block = True
-    return out
+    return "".join(out)
 
 
 def _code_block(latex: str) -> str:
@@ -76,25 +89,35 @@ class PreparedAnswer:
     images: tuple[tuple[str, bytes], ...] = ()
 
 
-def prepare_answer(text: str) -> PreparedAnswer:
+def prepare_answer(
+    text: str,
+    *,
+    budget: float = FORMULA_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> PreparedAnswer:
     """Make a model's Markdown answer Discord-ready: display math as images, inline as Unicode.
 
     Each display formula that renders becomes a `[formula N]` line plus the attachment
     `formula-N.png` (numbered by image). One that does not render, or beyond the first
     `ATTACHMENTS_PER_MESSAGE` images (one Discord message's worth), is kept as its LaTeX source
-    in a ```latex code block. The rest of the text then goes through `to_discord_text`.
+    in a ```latex code block. The images of one answer share a time budget of `budget` seconds
+    (as `clock` tells): once it is spent, the remaining formulas are shown as code, and so is a
+    formula whose drawing ran past it. The rest of the text then goes through `to_discord_text`.
     Rendering is CPU work (tens of milliseconds per formula): call this from a worker thread,
     e.g. `await asyncio.to_thread(prepare_answer, t)`.
     """
     parts = _split_display(text)
     images: list[tuple[str, bytes]] = []
+    deadline = clock() + budget
 
     def block(latex: str) -> str:
-        if len(images) < ATTACHMENTS_PER_MESSAGE:
+        if len(images) < ATTACHMENTS_PER_MESSAGE and clock() < deadline:
             png = render_latex_png(latex)
-            if png is not None:
+            if png is not None and clock() <= deadline:
                 images.append((f"formula-{len(images) + 1}.png", png))
                 return _placeholder(len(images))
+            if png is not None:
+                log.info("a formula overran the answer's %.1f s image budget", budget)
         return _code_block(latex)
 
     joined = _join_blocks(parts, block)

@@ -100,7 +100,8 @@ def inline_spans(prose: str) -> list[tuple[int, int, str]]:
     and not followed by a digit, in the same paragraph. A `$` followed by digits and a space
     (money: "$5 and $10") opens only when the formula has math in it (a command, `^`, `_`,
     braces, `=`, `<`, `>`), so `$0 < x$` is math. A formula has no `$` inside; `\\$` and `$$`
-    are never delimiters. Linear-logarithmic in the text length.
+    are never delimiters. Linear-logarithmic in the text length (each `$` is looked up by
+    bisection, never found by rescanning a formula).
     """
     n = len(prose)
     dollars = {
@@ -116,6 +117,7 @@ def inline_spans(prose: str) -> list[tuple[int, int, str]]:
         if i > 0 and not prose[i - 1].isspace() and not (i + 1 < n and prose[i + 1].isdigit())
     )
     breaks = [m.start() for m in _BLANK_LINE.finditer(prose)]
+    every_dollar = [i for i, ch in enumerate(prose) if ch == "$"]
 
     def same_paragraph(a: int, b: int) -> bool:
         k = bisect.bisect_left(breaks, a)
@@ -134,8 +136,11 @@ def inline_spans(prose: str) -> list[tuple[int, int, str]]:
             if k == len(closers) or not same_paragraph(start, closers[k]):
                 continue
             end = closers[k]
+            inner = bisect.bisect_right(every_dollar, start)  # the first `$` after `start`
+            if every_dollar[inner] < end:
+                continue  # a `$` inside: found by lookup, not by scanning the formula again
             latex = prose[start + 1 : end]
-            if "$" in latex or (_MONEY.match(prose, start) and not _MATH_SIGNAL.search(latex)):
+            if _MONEY.match(prose, start) and not _MATH_SIGNAL.search(latex):
                 continue
             spans.append((start, end + 1, latex))
             pos = end + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .discord_limits import MESSAGE_CHARS
@@ -34,28 +35,36 @@ def split_message(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
     if limit < 20:
         raise ValueError("limit too small")
     chunks: list[str] = []
-    current = ""
+    current: list[str] = []  # the pieces of the message being filled, joined by newlines
+    size = 0  # its length once joined (counted, not rebuilt for every line)
     for block in _blocks(text.strip("\n")):
         for piece in _fit(block, limit):
-            candidate = f"{current}\n{piece}" if current else piece
-            if len(candidate) <= limit:
-                current = candidate
+            joined = size + 1 + len(piece) if current else len(piece)
+            if joined <= limit:
+                current.append(piece)
+                size = joined
                 continue
-            if current.strip():
-                chunks.append(current)
-            current = piece
-    if current.strip():
-        chunks.append(current)
+            _close_message(chunks, current)
+            current, size = [piece], len(piece)
+    _close_message(chunks, current)
     return chunks
 
 
+def _close_message(chunks: list[str], pieces: list[str]) -> None:
+    message = "\n".join(pieces)
+    if message.strip():
+        chunks.append(message)
+
+
 def _blocks(text: str) -> list[_Block]:
+    """`text` as blocks, in time linear in its length (each closer is looked up, not searched)."""
     blocks: list[_Block] = []
     lines = text.split("\n")
+    closers = _Closers(lines)
     i = 0
     while i < len(lines):
         line = lines[i]
-        end = _block_end(lines, i)
+        end = _block_end(lines, i, closers)
         if end is None:
             blocks.append(_Block([line]))
             i += 1
@@ -66,25 +75,50 @@ def _blocks(text: str) -> list[_Block]:
     return blocks
 
 
-def _block_end(lines: list[str], start: int) -> int | None:
+class _Closers:
+    """For each line, the index of the next line (after it) that closes each kind of block.
+
+    Built in one backward pass, so finding where a block ends costs one lookup instead of a
+    scan of the later lines (which made a run of unclosed openers quadratic).
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        kinds: dict[str, Callable[[str], bool]] = {
+            "```": lambda line: line.strip().startswith("```"),
+            "~~~": lambda line: line.strip().startswith("~~~"),
+            "$$": lambda line: "$$" in line,
+            "\\]": lambda line: "\\]" in line,
+        }
+        self._next: dict[str, list[int]] = {}
+        for kind, closes in kinds.items():
+            after = [-1] * len(lines)
+            nearest = -1
+            for j in range(len(lines) - 1, -1, -1):
+                after[j] = nearest
+                if closes(lines[j]):
+                    nearest = j
+            self._next[kind] = after
+
+    def after(self, kind: str, start: int) -> int | None:
+        """The first line after `start` closing a block of `kind`, or None."""
+        found = self._next[kind][start]
+        return None if found == -1 else found
+
+
+def _block_end(lines: list[str], start: int, closers: _Closers) -> int | None:
     """Index of the line closing the block opened at `start`, if one is opened there."""
     line = lines[start]
     fence = _FENCE.match(line)
     if fence:
-        marker = fence.group(1)
-        for j in range(start + 1, len(lines)):
-            if lines[j].strip().startswith(marker):
-                return j
-        return len(lines) - 1  # unclosed: runs to the end
+        end = closers.after(fence.group(1), start)
+        return len(lines) - 1 if end is None else end  # unclosed: runs to the end
     math = _MATH_OPEN.match(line)
     if math:
         closer = _MATH_CLOSERS[math.group(1)]
         rest = line.strip()[len(math.group(1)) :]
         if closer in rest:
             return None  # opens and closes on one line: an ordinary line
-        for j in range(start + 1, len(lines)):
-            if closer in lines[j]:
-                return j
+        return closers.after(closer, start)
     return None
 
 

@@ -116,3 +116,30 @@ def test_import_is_light_and_discord_free() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_formula_images_share_a_time_budget_per_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each drawing takes 1 s on a clock the test controls; a 2.5 s budget draws two images,
+    shows the formula that overran (drawn from 2 s to 3 s) and every later one as code."""
+    now = [0.0]
+
+    def slow_render(latex: str) -> bytes:
+        now[0] += 1.0
+        return PNG_SIGNATURE + latex.encode()
+
+    monkeypatch.setattr("bot.render.answer.render_latex_png", slow_render)
+    text = "\n".join(f"$$x^{{{i}}}$$" for i in range(5))
+    answer = prepare_answer(text, budget=2.5, clock=lambda: now[0])
+    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+    lines = answer.text.split("\n")
+    assert lines[:2] == ["[formula 1]", "[formula 2]"]
+    assert answer.text.count("```latex") == 3
+    assert "x^{2}" in answer.text and "x^{4}" in answer.text
+    assert now[0] == 3.0  # nothing drawn once the budget was spent
+
+
+def test_formula_budget_holds_with_real_drawings() -> None:
+    """A zero budget draws nothing: every formula is shown as its source."""
+    answer = prepare_answer("$$" + QUADRATIC + "$$", budget=0.0)
+    assert answer.images == ()
+    assert answer.text == f"```latex\n{QUADRATIC}\n```"
