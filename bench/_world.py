@@ -233,7 +233,10 @@ class FakesError(RuntimeError):
 
 
 class Fakes:
-    """The child process running the fakes, and the calls the benchmark makes to it."""
+    """The child process running the fakes, and the calls the benchmark makes to it.
+    `script` is the file run with `--serve` (a benchmark may serve fakes of its own)."""
+
+    script: Path = _THIS_FILE
 
     def __init__(self) -> None:
         self.api_base = ""
@@ -245,7 +248,7 @@ class Fakes:
     async def __aenter__(self) -> Fakes:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(_THIS_FILE),
+            str(self.script),
             "--serve",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -83,21 +83,7 @@ _original_classes = _world._child_classes
 class HostileFakes(_world.Fakes):
     """The fakes' child process, started as this script with `--serve`."""
 
-    async def __aenter__(self) -> HostileFakes:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(_THIS_FILE),
-            "--serve",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=str(REPO_ROOT),
-            limit=256 * 1024 * 1024,
-        )
-        hello = await self._read(timeout=30.0)
-        self.api_base = hello["api_base"]
-        self.gateway_url = hello["gateway_url"]
-        self.llm_base_url = hello["llm_base_url"]
-        return self
+    script = _THIS_FILE
 
 
 # --------------------------------------------------------------------------- parent

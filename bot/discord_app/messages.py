@@ -28,6 +28,7 @@ from ..render.uploads import (
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
+from .ways import way_in
 
 if TYPE_CHECKING:
     from discord.abc import MessageableChannel
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 THREAD_NAME_LIMIT = 100
 STOPPED = "Stopped: I dropped that question (nothing of it is remembered)."
 _CHUNK_BYTES = 64 * 1024  # read from an attachment's URL at a time
-_ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
 class MessageFlow:
@@ -54,7 +54,7 @@ class MessageFlow:
     async def handle(self, message: discord.Message) -> None:
         """A new message: answer it if it is for the bot."""
         me = self._client.user
-        if me is None or not self._is_for_me(message, me):
+        if me is None or way_in(message, me) is None:
             return
         try:
             question = await self._admit(message, me)
@@ -144,16 +144,6 @@ class MessageFlow:
     def _conversation(self, message: discord.Message, where: int) -> str:
         """The conversation of a question asked in `message` and answered in channel `where`."""
         return conversation_id(self._scope, user_id=message.author.id, channel_id=where)
-
-    def _is_for_me(self, message: discord.Message, me: discord.ClientUser) -> bool:
-        if message.author.bot or message.type not in _ANSWERED_TYPES:
-            return False
-        if message.guild is None:
-            return True  # every direct message is answered
-        channel = message.channel
-        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
-            return True  # follow-ups in a thread the bot started need no mention
-        return any(user.id == me.id for user in message.mentions)
 
     def _submit_early(
         self, message: discord.Message, question: Question, on_text: TextListener | None

@@ -1,4 +1,4 @@
-"""Which way a message came to the bot (for the metrics): a mention, a DM, or its thread."""
+"""Whether a message is for the bot, and which way it came: a mention, a DM, or its thread."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 def way_in(message: discord.Message, me: discord.abc.User) -> str | None:
     """`dm`, `thread` (a follow-up in a thread the bot started), `mention`, or None when
-    the message is not for the bot (the same rules as `MessageFlow`)."""
+    the message is not for the bot: the one rule `MessageFlow` and the metrics share."""
     if message.author.bot or message.type not in _ANSWERED_TYPES:
         return None
     if message.guild is None:
