@@ -71,7 +71,7 @@ class MessageFlow:
 
     async def _answer(self, message: discord.Message, question: Question, asked: Asked) -> None:
         live = LiveReply(interval=self._settings.stream_edit_interval)
-        on_text = live.update if self._settings.streaming else None
+        on_text = live if self._settings.streaming else None
         turn, asked.session_id = self._submit_early(message, question, on_text)
         destination, reply_to = await self._destination(message, question.text)
         if turn is None:

@@ -84,8 +84,8 @@ async def test_tool_through_the_sdk(plotter: Plotter) -> None:
     )
     assert result.final_output == "Here is sin(x) on [0, 2π]."
     assert len(context.images) == 1
-    name, png = context.images[0]
-    assert name == "plot-1.png" and png_size(png) == (WIDTH, HEIGHT)
+    [image] = context.images
+    assert image.name == "plot-1.png" and png_size(image.png) == (WIDTH, HEIGHT)
     outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
     first, second = (json.loads(output) for output in outputs)
     assert first["image"] == "plot-1.png"
@@ -138,4 +138,4 @@ async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) 
     summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
     assert summary["x_range"] == [0, 2.5]
     assert summary["marked"] == [{"x": 1, "y": 1}]
-    assert [name for name, _ in context.images] == ["plot-1.png"]
+    assert [image.name for image in context.images] == ["plot-1.png"]

@@ -155,7 +155,7 @@ async def _answer(plotter: Plotter, context: TurnContext, request: PlotRequest) 
         return to_json({"error": "the plotter failed unexpectedly"})
     if result.png is None:
         return to_json({"error": result.error or "nothing was drawn"})
-    name = context.add_image("plot", result.png)
+    name = context.add_image("plot", result.png, "Graph: " + to_json(result.summary))
     summary: dict[str, Any] = {"image": name, **result.summary}
     if name is None:
         summary["note"] = "not attached: this reply already has the most images allowed"
