@@ -14,12 +14,7 @@ import pytest
 from bot.core.assistant import HELP
 from bot.core.failures import TIMED_OUT, UNAVAILABLE
 from bot.memory.keys import channel_session_id, user_session_id
-from tests.fakes.discord_server import (
-    MANAGE_MESSAGES,
-    MSG_FLAG_LOADING,
-    FakeDiscord,
-    FakeInteraction,
-)
+from tests.fakes.discord_server import MANAGE_MESSAGES, FakeDiscord
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, BOB, BOB_DM, CHANNEL, GUILD, NO_THREADS, OTHER_BOT, World
 
@@ -46,20 +41,6 @@ async def mention(world: World, text: str, *, author: int = ALICE, channel: int 
 
 async def dm(world: World, text: str, *, author: int = ALICE, channel: int = ALICE_DM) -> dict:
     return await world.discord.user_message(channel_id=channel, author_id=author, content=text)
-
-
-async def answered(world: World, interaction: FakeInteraction) -> dict:
-    """The deferred response of a /math, once the answer has filled it."""
-    await world.discord.wait_until(
-        lambda: (
-            not (interaction.original() or {"flags": MSG_FLAG_LOADING})["flags"] & MSG_FLAG_LOADING
-        ),
-        timeout=10,
-        what="the deferred response filled",
-    )
-    original = interaction.original()
-    assert original is not None
-    return original
 
 
 async def test_mention_starts_a_thread_and_follow_ups_need_no_mention(world: World) -> None:
@@ -110,7 +91,7 @@ async def test_math_command_in_a_server_defers_then_answers(world: World) -> Non
     )
     callback = await interaction.wait_for_callback()
     assert callback["type"] == 5  # deferred: "mathbot is thinking…"
-    answer = await answered(world, interaction)
+    answer = await interaction.wait_for_response()
     assert answer["content"] == "> what is 2+2?\n4"
     assert FakeLLM.user_texts(world.llm.requests[0]) == ["what is 2+2?"]
 
@@ -124,7 +105,7 @@ async def test_math_command_in_a_dm_shares_the_users_memory(world: World) -> Non
         "math", user_id=ALICE, channel_id=ALICE_DM, options={"question": "multiply that by 2"}
     )
     assert (await interaction.wait_for_callback())["type"] == 5
-    answer = await answered(world, interaction)
+    answer = await interaction.wait_for_response()
     assert answer["content"].endswith("\n8")
     assert FakeLLM.user_texts(world.llm.requests[1]) == ["what is 2+2?", "multiply that by 2"]
 

@@ -221,6 +221,21 @@ class FakeInteraction:
             f"a callback for interaction {self.id}",
         )
 
+    async def wait_for_response(
+        self,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - part of the fixture's agreed API
+    ) -> dict[str, Any]:
+        """Wait until the deferred response shows something (an edit or the first followup
+        filled the "thinking…" placeholder); returns that message."""
+
+        def filled() -> dict[str, Any] | None:
+            original = self.original()
+            return original if original and not original["flags"] & MSG_FLAG_LOADING else None
+
+        assert self._fake is not None
+        return await self._fake._wait(filled, timeout, f"the response of interaction {self.id}")
+
     async def wait_for_followups(
         self,
         count: int,
