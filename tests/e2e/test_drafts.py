@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
+from bot.render.formula_png import render_latex_png
 from tests.fakes.discord_server import FakeInteraction, RecordedRequest
 from tests.harness import ALICE, ALICE_DM, CHANNEL, World
 
@@ -114,6 +116,9 @@ async def test_past_the_token_the_answer_still_arrives(world: World) -> None:
 
 async def test_formula_images_and_graphs_carry_alt_text(world: World) -> None:
     await world.restart_bot(streaming=True, stream_edit_interval=INTERVAL)
+    # load the fonts first: on a busy machine the first formula could overrun the answer's
+    # image budget and be shown as code (no image, so nothing to describe)
+    assert await asyncio.to_thread(render_latex_png, "x^2") is not None
     world.llm.tool_call(
         "plot", {"functions": ["sin(x)"], "x_min": "0", "x_max": "2*pi"}, call_id="p1"
     )
