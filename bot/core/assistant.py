@@ -299,10 +299,12 @@ class Assistant:
             # are explained like the memory's.
             await self._guard.check_budget(question.who)
             async with (
-                self._store.turn_lock(session_id),
+                self._store.turn_lock(session_id) as lease,
                 self._store.session(session_id) as stored,
             ):
-                turn = TurnSession(stored, self.history_turns, replaces=replaces)
+                turn = TurnSession(
+                    stored, self.history_turns, store=self._store, lease=lease, replaces=replaces
+                )
                 context = TurnContext()
                 result = await self._run_agent(turn, question, context, on_text)
                 await self._guard.record(question.who, result.context_wrapper.usage)
