@@ -31,7 +31,7 @@ TOO_MANY_STEPS = "That took too many steps. Try splitting it into smaller questi
 EMPTY = "The math model sent an empty answer. Please ask again, perhaps in other words."
 NO_MEMORY = "I can't reach my memory right now. Please try again in a minute."
 LOST_TURN = (
-    "My memory server restarted while I was answering, so I kept nothing of that answer. "
+    "My memory server was interrupted while I was answering, so I didn't keep that answer. "
     "Please ask again."
 )
 
