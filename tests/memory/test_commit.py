@@ -324,3 +324,35 @@ async def test_a_turn_that_lost_its_lock_tells_the_user_and_stores_nothing(
     assert user_texts(two_model.calls[0].input) == ["what is 4+4?"]
     await one.close()
     await two.close()
+
+
+async def test_postgres_commit_holds_the_fence_row_until_it_ends(
+    postgres_backend: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why a new lock holder cannot read between our fence check and our write: taking the
+    lock updates the fence row, and the commit holds that row locked while it writes."""
+    import asyncpg
+
+    session = sid()
+    store = await seeded(postgres_backend, session, FIRST)
+    write_turn = postgres_rows.write_turn
+    admin = await postgres_backend.conn()
+    seen: list[str] = []
+
+    async def probed(*args: Any) -> None:
+        try:
+            await admin.fetchval(
+                f"SELECT token FROM {postgres_backend.fence_table}"
+                " WHERE session_id = $1 FOR UPDATE NOWAIT",
+                session,
+            )
+        except asyncpg.LockNotAvailableError:
+            seen.append("locked")
+        await write_turn(*args)
+
+    monkeypatch.setattr(postgres_rows, "write_turn", probed)
+    async with store.turn_lock(session) as lease:
+        await store.commit_turn(lease, list(LAST), replaces=None)
+    assert seen == ["locked"]
+    assert await postgres_backend.items(session) == FIRST + LAST
+    await store.close()
