@@ -76,8 +76,8 @@ class MessageFlow:
         about: discord.Message | None,
         ticket: Ticket | None,
     ) -> None:
-        live = LiveReply(interval=self._settings.stream_edit_interval)
-        on_text = live.update if self._settings.streaming else None
+        live = live_reply(self._settings)
+        on_text = live.update if live is not None else None
         in_place = _answered_in_place(message) or _is_mine(about, self._client.user)
         turn = None
         known = self._session_known(message, in_place)
@@ -89,13 +89,7 @@ class MessageFlow:
             asked.session_id = self._conversation(message, destination.id)
             turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
         asked.destination = destination
-        async with typing_in(destination):
-            if on_text is not None:
-                live.start(destination, reply_to=reply_to)
-            answer = await outcome(turn)
-            asked.sent = await show(
-                live if on_text else None, destination, answer, reply_to=reply_to
-            )
+        asked.sent = await show_turn(turn, live, destination, reply_to=reply_to)
 
     async def handle_edit(self, before: discord.Message, after: discord.Message) -> None:
         """An edited question: if it is the latest the bot answered, ask it again and put
@@ -239,6 +233,27 @@ class AskedLog:
             if any(sent.id == answer_id for sent in asked.sent):
                 return asked.session_id
         return None
+
+
+def live_reply(settings: Settings) -> LiveReply | None:
+    """A streamed reply for a turn's answer, or None when answers are not streamed."""
+    return LiveReply(interval=settings.stream_edit_interval) if settings.streaming else None
+
+
+async def show_turn(
+    turn: asyncio.Task[Answer],
+    live: LiveReply | None,
+    destination: discord.abc.Messageable,
+    *,
+    reply_to: discord.Message | None,
+) -> list[discord.Message]:
+    """Wait for the turn's answer, typing (and streaming it, with `live`) in `destination`,
+    then show it there; the messages that show it."""
+    async with typing_in(destination):
+        if live is not None:
+            live.start(destination, reply_to=reply_to)
+        answer = await outcome(turn)
+        return await show(live, destination, answer, reply_to=reply_to)
 
 
 async def show(
