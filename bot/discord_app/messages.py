@@ -84,7 +84,8 @@ class MessageFlow:
         if known is not None:  # queued at once: a user's messages are answered in order
             asked.session_id = known
             turn = self._assistant.submit(known, question, on_text=on_text, ticket=ticket)
-        destination, reply_to = await self._destination(message, question.text, in_place)
+        title = _title(message, about, self._client.user) or question.text
+        destination, reply_to = await self._destination(message, title, in_place)
         if turn is None:
             asked.session_id = self._conversation(message, destination.id)
             turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
@@ -167,16 +168,17 @@ class MessageFlow:
         return self._conversation(message, message.channel.id)
 
     async def _destination(
-        self, message: discord.Message, question: str, in_place: bool
+        self, message: discord.Message, title: str, in_place: bool
     ) -> tuple[MessageableChannel, discord.Message | None]:
-        """Where the answer goes, and the message to reply to when it is not in a thread."""
+        """Where the answer goes (a new thread is named after `title`), and the message to
+        reply to when it is not in a thread."""
         channel = message.channel
         if _answered_in_place(message):
             return channel, None
         if in_place or not isinstance(channel, discord.TextChannel):
             return channel, message
         try:
-            thread = await message.create_thread(name=thread_name(question))
+            thread = await message.create_thread(name=thread_name(title))
         except discord.Forbidden:
             self._warn_no_threads(message)
             return channel, message
@@ -271,6 +273,14 @@ async def show(
     return await send_answer(
         destination, answer.text, pictures=answer.attachments, reply_to=reply_to
     )
+
+
+def _title(
+    message: discord.Message, about: discord.Message | None, me: discord.abc.User | None
+) -> str:
+    """What a new thread is named after: the typed question, else the message it is about."""
+    typed = strip_mention(message.content, me.id) if me is not None else message.content
+    return typed or (about.content if about is not None else "")
 
 
 def _continues(message: discord.Message, me: discord.abc.User) -> bool:

@@ -61,6 +61,7 @@ async def test_a_mention_replying_to_a_message_asks_about_it(world: World) -> No
     question = await reply(world, problem, "solve this")
     [answer] = await world.discord.wait_for_messages(int(question["id"]), 1)  # its thread
     assert answer["content"] == "x = 2 or x = -2"
+    assert world.discord.threads[int(question["id"])]["name"] == "solve this"
     [text] = FakeLLM.user_texts(world.llm.requests[0])
     assert text.startswith("solve this")
     assert "by Carol Ng]" in text and "carol_99" not in text  # the display name
