@@ -43,11 +43,27 @@ async def test_ten_thousand_nested_parentheses_fail_fast_even_without_the_length
         ("solve(n = 3, n)", "solve ( Eq ( n , 3 ) , n )"),
         ("2 × 3 − π", "2 * 3 - pi"),
         ("1.5e3x", "( 15 * 10 ** 2 ) * x"),
+        # postfix operators bind to what stands just before them, chains from the inside out
+        ("x!!!", "factorial ( factorial2 ( x ) )"),
+        ("f(x)!^2", "factorial ( f ( x ) ) ** 2"),
+        ("(n!)! + 3!!", "factorial ( ( factorial ( n ) ) ) + factorial2 ( 3 )"),
+        ("[1, 2]!", "factorial ( [ 1 , 2 ] )"),
+        ("30°!", "factorial ( ( ( 30 ) * pi / 180 ) )"),
+        ("15% of 80!", "( ( 15 ) / 100 ) * factorial ( 80 )"),
+        ("(1+2)%!", "factorial ( ( ( ( 1 + 2 ) ) / 100 ) )"),
     ],
 )
 async def test_prepare_rewrites(text: str, source: str) -> None:
     assert prepare_expression(text) == source
     assert prepare_expression(source) == source  # idempotent: the worker re-checks it
+
+
+async def test_length_is_checked_after_the_shorthand_is_written_out() -> None:
+    limits = Limits(max_length=500, max_source=600)
+    text = "(x+1)!" * 40  # 240 characters, 40 factorials: within the raw caps
+    with pytest.raises(CalculatorError, match=r"once its shorthand .* is written out"):
+        prepare_expression(text, limits)
+    assert prepare_expression("(x+1)*" * 39 + "(x+1)", limits)  # as long, nothing to expand
 
 
 async def test_parse_returns_only_whitelisted_nodes() -> None:

@@ -36,6 +36,8 @@ class Limits:
     """Bounds on the work one expression may ask for; every check uses these."""
 
     max_length: int = 500
+    #: Characters of the source once rewritten (n!, 30°, 2x and Greek letters lengthen it).
+    max_source: int = 4_000
     max_bracket_depth: int = 30
     max_nodes: int = 1_000
     max_ast_depth: int = 120
@@ -849,63 +851,98 @@ def _bound(tokens: list[_Tok], letter: str) -> bool:
     return False
 
 
+def _postfix_kind(tokens: list[_Tok], i: int, prev: _Tok | None) -> str | None:
+    """Which postfix operator `tokens[i]` is (`!`, `!!`, `deg`, `%`), if any; `prev` is the
+    token written just before it."""
+    tok = tokens[i]
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if tok == _Tok("op", "!"):
+        return "!!" if nxt == _Tok("op", "!") else "!"
+    if tok.kind == "name" and tok.text in ("deg", "degree", "degrees"):
+        return "deg" if nxt is None or nxt.text != "(" else None
+    if tok == _Tok("op", "%") and (
+        nxt is None
+        or nxt == _Tok("name", "of")
+        or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
+        or (nxt.text in ("-", "+") and prev is not None and prev.kind == "num")
+    ):
+        return "%"
+    return None
+
+
+#: What each postfix operator puts before and after its operand.
+_POSTFIX_WRAP: dict[str, tuple[tuple[_Tok, ...], tuple[_Tok, ...]]] = {
+    "!": ((_Tok("name", "factorial"), _Tok("op", "(")), (_Tok("op", ")"),)),
+    "!!": ((_Tok("name", "factorial2"), _Tok("op", "(")), (_Tok("op", ")"),)),
+    "deg": (
+        (_Tok("op", "("), _Tok("op", "(")),
+        (
+            _Tok("op", ")"),
+            _Tok("op", "*"),
+            _Tok("name", "pi"),
+            _Tok("op", "/"),
+            _Tok("num", "180"),
+            _Tok("op", ")"),
+        ),
+    ),
+    "%": (
+        (_Tok("op", "("), _Tok("op", "(")),
+        (_Tok("op", ")"), _Tok("op", "/"), _Tok("num", "100"), _Tok("op", ")")),
+    ),
+}
+
+
 def _postfix(tokens: list[_Tok]) -> list[_Tok]:
-    """Postfix operators: `n!`, `n!!`, `30 deg`/`30°`, `15%` (and `15% of 80`)."""
+    """Postfix operators: `n!`, `n!!`, `30 deg`/`30°`, `15%` (and `15% of 80`).
+
+    One pass, linear: an operator's operand starts at the number or name just before it, or
+    at the bracket (with its function name) that the bracket just before it closes; the
+    operator's opening tokens are recorded at that start and written out at the end.
+    """
+    out: list[_Tok] = []
+    before: dict[int, list[tuple[_Tok, ...]]] = {}  # out index -> openings, innermost first
+    openers: list[int] = []  # out indexes of the brackets still open
+    starts: dict[int, int] = {}  # out index of a closing token -> where its operand starts
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        kind = None
-        if tok == _Tok("op", "!"):
-            kind = "!!" if nxt == _Tok("op", "!") else "!"
-        elif (
-            tok.kind == "name"
-            and tok.text in ("deg", "degree", "degrees")
-            and (nxt is None or nxt.text != "(")
-        ):
-            kind = "deg"
-        elif tok == _Tok("op", "%") and (
-            nxt is None
-            or nxt == _Tok("name", "of")
-            or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
-            or (nxt.text in ("-", "+") and i > 0 and tokens[i - 1].kind == "num")
-        ):
-            kind = "%"
+        prev = out[-1] if out else None
+        kind = _postfix_kind(tokens, i, prev)
         if kind is None:
+            if tok.text in ("(", "["):
+                openers.append(len(out))
+            elif tok.text in (")", "]") and openers:
+                start = openers.pop()
+                if start > 0 and out[start - 1].kind == "name":
+                    start -= 1
+                starts[len(out)] = start
+            out.append(tok)
             i += 1
             continue
-        prev = tokens[i - 1] if i > 0 else None
         if prev is not None and prev.kind in ("num", "name"):
-            start = i - 1
-        elif prev is not None and prev.text in (")", "]"):
-            start = _match(tokens)[i - 1]
-            if start > 0 and tokens[start - 1].kind == "name":
-                start -= 1
+            start = len(out) - 1
+        elif prev is not None and len(out) - 1 in starts:
+            start = starts[len(out) - 1]
         else:
             raise CalculatorError(
                 f"could not parse: {'!' if kind in ('!', '!!') else kind} must follow a "
                 "number, name or ')'"
             )
-        operand = tokens[start:i]
+        opening, closing = _POSTFIX_WRAP[kind]
+        before.setdefault(start, []).append(opening)
+        out.extend(closing)
+        starts[len(out) - 1] = start
         width = 2 if kind == "!!" else 1
-        if kind == "%" and nxt == _Tok("name", "of"):
+        if kind == "%" and i + 1 < len(tokens) and tokens[i + 1] == _Tok("name", "of"):
             width = 2
-            after = [_Tok("op", "*")]
-        else:
-            after = []
-        if kind in ("!", "!!"):
-            name = "factorial" if kind == "!" else "factorial2"
-            new = [_Tok("name", name), _Tok("op", "("), *operand, _Tok("op", ")")]
-        elif kind == "deg":
-            new = [_Tok("op", "("), *operand, _Tok("op", ")"), _Tok("op", "*"),
-                   _Tok("name", "pi"), _Tok("op", "/"), _Tok("num", "180")]  # fmt: skip
-            new = [_Tok("op", "("), *new, _Tok("op", ")")]
-        else:
-            new = [_Tok("op", "("), _Tok("op", "("), *operand, _Tok("op", ")"),
-                   _Tok("op", "/"), _Tok("num", "100"), _Tok("op", ")")]  # fmt: skip
-        tokens = [*tokens[:start], *new, *after, *tokens[i + width :]]
-        i = start + len(new) + len(after)
-    return tokens
+            out.append(_Tok("op", "*"))
+        i += width
+    result: list[_Tok] = []
+    for n, tok in enumerate(out):
+        for opening in reversed(before.get(n, ())):
+            result.extend(opening)
+        result.append(tok)
+    return result
 
 
 def _operand_end(tokens: list[_Tok], start: int, pairs: dict[int, int]) -> int:
@@ -1155,7 +1192,15 @@ def prepare_with_notes(
     tokens = _rewrite_conversion(tokens)
     tokens = _rewrite_implication(tokens)
     tokens = _rewrite_equations(tokens)
-    return " ".join(tok.text for tok in tokens), tuple(notes)
+    source = " ".join(tok.text for tok in tokens)
+    # What follows (parsing, the checks) is linear in the length checked here.
+    if len(source) > limits.max_source:
+        raise CalculatorError(
+            f"expression too large: it reads as {len(source):,} characters once its shorthand "
+            f"(n!, 30°, 2x, Greek letters) is written out (limit {limits.max_source:,}); "
+            "split it into several calls"
+        )
+    return source, tuple(notes)
 
 
 _BINOPS: dict[type[ast.operator], str] = {
