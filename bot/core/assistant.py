@@ -303,7 +303,7 @@ class Assistant:
                 self._store.session(session_id) as stored,
             ):
                 turn = TurnSession(stored, self.history_turns, replaces=replaces)
-                context = TurnContext()
+                context = TurnContext(user=None if question.who is None else question.who.user_id)
                 result = await self._run_agent(turn, question, context, on_text)
                 await self._guard.record(question.who, result.context_wrapper.usage)
                 answer = final_text(result)
