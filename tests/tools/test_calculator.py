@@ -220,6 +220,13 @@ ERRORS: list[tuple[str, str]] = [
     ("det(5)", "det needs a matrix"),
     ("oo - oo", "undefined"),
     ("x" * 501, "expression too large: 501 characters"),
+    # sizes known only once evaluated (sqrt(10**12) = 10**6): refused in the worker, not timed out
+    ("gamma(2*sqrt(10**12)+1/2)", "gamma(2,000,000.5) of a non-integer"),
+    ("factorial(sqrt(10**12)+1/2)", "factorial(1,000,000.5) of a non-integer"),
+    ("binomial(sqrt(10**12)+1/2, 3)", "binomial(1,000,000.5) of a non-integer"),
+    ("binomial(1/2, sqrt(10**10))", "binomial(n, k) of a non-integer n"),
+    ("product(k, (k, 1, sqrt(10**12)))", "this product would be worked out term by term"),
+    ("summation(1/k, (k, 1, sqrt(10**12)))", "this sum would be worked out term by term"),
 ]
 
 

@@ -80,3 +80,41 @@ async def test_every_function_has_an_implementation() -> None:
     from bot.tools.calculator import evaluate
 
     assert set(FUNCTIONS) == set(evaluate.IMPLEMENTATIONS)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("gamma(2*10**6+1/2)", r"gamma\(2,000,000\.5\) of a non-integer"),
+        ("gamma(10**6+0.5)", r"gamma\(1,000,000\.5\) of a non-integer"),
+        ("gamma(-10**5-1/2)", r"gamma\(-100,000\.5\) of a non-integer"),
+        ("factorial(10**6+1/2)", r"factorial\(1,000,000\.5\) of a non-integer"),
+        ("(10**6+1/2)!", r"factorial\(1,000,000\.5\) of a non-integer"),
+        ("binomial(10**6+1/2, 10**5)", r"binomial\(1,000,000\.5\) of a non-integer"),
+        ("binomial(7/2, 20000)", r"binomial\(n, k\) of a non-integer n .* 20,000 terms"),
+        ("perm(10**6+1/2, 10**5)", r"perm\(1,000,000\.5\) of a non-integer"),
+        ("product(k, (k, 1, 10**6))", r"this product .* 1,000,000 terms"),
+        ("summation(1/k, (k, 1, 10**6))", r"this sum .* 1,000,000 terms"),
+        ("summation(sin(k), (k, -10**6, 10**6))", r"this sum .* 2,000,001 terms"),
+    ],
+)
+async def test_work_sympy_would_do_term_by_term_is_refused_before_any_worker(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(CalculatorError, match="expression too large: " + message):
+        vet_expression(expression)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "gamma(5/2)",
+        "binomial(1/2, 5)",
+        "product(k, (k, 1, 5000))",
+        "summation(k^2 + 3k/2, (k, 1, 10**9))",  # a polynomial: summed in closed form
+        "summation(1/k^2, (k, 1, oo))",
+        "product(k, (k, 1, n))",
+    ],
+)
+async def test_small_or_closed_form_work_is_not_refused(expression: str) -> None:
+    assert vet_expression(expression)

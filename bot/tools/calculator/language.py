@@ -321,6 +321,29 @@ def check_binomial(n: int, k: int, limits: Limits) -> None:
     check_bits(bits, limits, "the binomial coefficient")
 
 
+def check_non_integer(name: str, x: Fraction, limits: Limits) -> None:
+    """Refuse `name(x)` (gamma, factorial, binomial, perm) of a non-integer `x` so large that
+    SymPy would multiply out about |x| factors (gamma(n + 1/2) is a fraction of n log n bits)."""
+    if abs(x) > limits.max_factorial:
+        shown = f"{float(x):,.1f}" if abs(x) < 10**15 else _approx(float(abs(x)))
+        raise CalculatorError(
+            f"expression too large: {name}({shown}) of a non-integer would be worked out as "
+            f"about {_approx(math.floor(abs(x)))} factors (limit |x| <= "
+            f"{limits.max_factorial:,} for non-integers)"
+        )
+
+
+def check_terms(what: str, terms: int, limits: Limits) -> None:
+    """Refuse `what` (a sum or product over a range, a binomial of a non-integer) when SymPy
+    would work it out one term at a time over more than `max_factorial` terms."""
+    if terms > limits.max_factorial:
+        raise CalculatorError(
+            f"expression too large: {what} would be worked out term by term, "
+            f"{_approx(terms)} terms (limit {limits.max_factorial:,}); use a symbolic "
+            "bound such as n, or fewer terms"
+        )
+
+
 def check_precision(digits: int, limits: Limits) -> None:
     """Refuse a requested precision outside 1..max_precision digits."""
     if not 1 <= digits <= limits.max_precision:
@@ -1599,6 +1622,7 @@ class _Estimator:
                 return self._number(Fraction(math.prod(range(ints[0], 0, -2))))
             bits = math.lgamma(ints[0] + 1) / math.log(2) / 2 + 1 if ints[0] > 0 else 0.0
             return self._number(None, bits)
+        self._check_term_by_term(name, node, args, ints)
         if name == "pow" and len(args) == 2:
             return self._power(args[0], args[1])
         if name == "perm" and ints[0] is not None and ints[1] is not None:
@@ -1629,6 +1653,63 @@ class _Estimator:
             return self._number(None, sum(a.bits for a in args))
         bits = max((a.bits for a in args), default=0.0)
         return _Est(None, bits, False, name in _POWER_LIKE)
+
+    def _check_term_by_term(
+        self, name: str, node: ast.Call, args: list[_Est], ints: list[int | None]
+    ) -> None:
+        """Refuse what SymPy would work out one factor or term at a time over too many: gamma
+        and its kin of big non-integers, sums and products over long numeric ranges."""
+        if name in _SUMS and len(node.args) >= 2:
+            self._check_ranges(name, node.args[0], node.args[1:])
+        if name not in _NON_INTEGER_CHECKED:
+            return
+        fractions = [a.value if a.numeric else None for a in args[:2]]
+        for value in fractions:
+            if value is not None and value.denominator != 1:
+                check_non_integer(name, value, self._limits)
+        n = fractions[0] if fractions else None
+        if name != "gamma" and n is not None and n.denominator != 1 and len(ints) > 1:
+            k = ints[1]
+            if k is not None:
+                check_terms(f"{name}(n, k) of a non-integer n", k, self._limits)
+
+    def _check_ranges(self, name: str, summand: ast.expr, ranges: list[ast.expr]) -> None:
+        """Refuse a sum or product over a numeric range of too many terms."""
+        for bounds in ranges:
+            if not isinstance(bounds, ast.Tuple) or len(bounds.elts) != 3:
+                continue
+            low, high = (_as_int(self.visit(end).value) for end in bounds.elts[1:])
+            if low is None or high is None:
+                continue
+            if _SUMS[name] == "sum" and _is_polynomial(summand):
+                continue
+            check_terms(f"this {_SUMS[name]}", high - low + 1, self._limits)
+
+
+#: The functions whose non-integer arguments `check_non_integer` bounds.
+_NON_INTEGER_CHECKED = frozenset({"gamma", "factorial", "binomial", "perm"})
+#: Sums and products over a range, and what a refusal calls them (sums of polynomials are
+#: summed in closed form, at any length).
+_SUMS = {"summation": "sum", "sum": "sum", "product": "product"}
+
+
+def _is_polynomial(node: ast.expr) -> bool:
+    """Whether the expression is a polynomial in its names (which SymPy sums in closed form)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int)
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _is_polynomial(node.operand)
+    if not isinstance(node, ast.BinOp) or not _is_polynomial(node.left):
+        return False
+    if isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
+        return _is_polynomial(node.right)
+    if isinstance(node.op, ast.Div):
+        return isinstance(node.right, ast.Constant)
+    if isinstance(node.op, ast.Pow):
+        return isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)
+    return False
 
 
 def _exact_binop(op: ast.operator, a: Fraction, b: Fraction) -> Fraction:
