@@ -327,3 +327,14 @@ async def test_closed_calculator_answers_with_an_error() -> None:
     assert "error" in await answer(calc, "1 + 1")
     with pytest.raises(RuntimeError):
         await calc.start()
+
+
+async def test_a_recursion_error_while_vetting_is_still_a_json_answer(
+    calc: Calculator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def too_deep(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("bot.tools.calculator.calculator.vet_with_notes", too_deep)
+    assert await answer(calc, "1") == {"error": "expression too deeply nested"}
+    assert json.loads(await calc.check("1 = 1")) == {"error": "expression too deeply nested"}

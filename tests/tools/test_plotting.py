@@ -372,3 +372,16 @@ async def test_concurrent_requests_share_the_worker(plotter: Plotter) -> None:
         [2, 8],
         [2, 16],
     ]
+
+
+async def test_a_recursion_error_while_checking_is_still_an_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def too_deep(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("bot.tools.plotting.plotter.check_request", too_deep)
+    plotter = Plotter()  # refused before any worker is started
+    result = await plotter.render(PlotRequest(functions=("x",)))
+    assert result.png is None and result.error == "expression too deeply nested"
+    await plotter.close()

@@ -14,6 +14,7 @@ from ..base import ToolError
 
 __all__ = [
     "FUNCTIONS",
+    "TOO_DEEP",
     "CalculatorError",
     "FunctionSpec",
     "Limits",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 _LOG2_10 = math.log2(10)
+#: The answer to an expression nested too deeply to check (or to check in Python's stack).
+TOO_DEEP = "expression too deeply nested"
 
 
 class CalculatorError(ToolError):
@@ -1302,7 +1305,7 @@ def _parse_source(source: str, limits: Limits) -> ast.Expression:
         _Validator(limits).check(tree)
         _Estimator(limits).visit(tree.body)
     except RecursionError:  # only with limits far above the defaults
-        raise CalculatorError("expression too deeply nested") from None
+        raise CalculatorError(TOO_DEEP) from None
     return tree
 
 
@@ -1321,7 +1324,7 @@ class _Validator:
                 f"expression too large: more than {self._limits.max_nodes} terms and operators"
             )
         if depth > self._limits.max_ast_depth:
-            raise CalculatorError("expression too deeply nested")
+            raise CalculatorError(TOO_DEEP)
         if isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, str):

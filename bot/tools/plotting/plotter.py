@@ -10,6 +10,7 @@ from typing import Any
 
 from ..base import ToolClient
 from ..calculator.calculator import worker_modules as calculator_modules
+from ..calculator.language import TOO_DEEP
 from ..workers import (
     PoolClosed,
     PoolStopping,
@@ -126,6 +127,9 @@ class Plotter(ToolClient):
         except PlotError as exc:
             log.debug("plot refused: %s", exc.message)
             return PlotResult.failed(exc.message)
+        except RecursionError:  # a rewrite deeper than Python's stack: still an answer
+            log.info("plot: checking a request recursed too deeply")
+            return PlotResult.failed(TOO_DEEP)
         error = await self._start_on_first_use()
         if error is not None:
             return PlotResult.failed(error)
