@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -123,7 +124,9 @@ class Plotter(ToolClient):
     async def render(self, request: PlotRequest) -> PlotResult:
         """Check, evaluate and draw one request; never raises for bad input."""
         try:
-            check_request(request, self._limits)
+            # Up to ~50 expressions of up to 500 characters each: linear, but together too
+            # long to hold the event loop for (a thread gives it the GIL back every few ms).
+            await asyncio.to_thread(check_request, request, self._limits)
         except PlotError as exc:
             log.debug("plot refused: %s", exc.message)
             return PlotResult.failed(exc.message)
