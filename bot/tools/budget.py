@@ -73,10 +73,6 @@ class ToolGate:
         self._limits = limits
         self._users = users
 
-    @property
-    def limits(self) -> ToolLimits:
-        return self._limits
-
     def backstop(self, tool_timeout: float) -> float:
         """The agent SDK's limit on one call of a tool whose own limit is `tool_timeout`: a
         call may first wait its turn, for at most the turn's tool time."""
