@@ -111,11 +111,10 @@ def _gamma(limits: Limits, x: Any) -> Any:
 def _binomial(limits: Limits, n: Any, k: Any) -> Any:
     if isinstance(n, sympy.Integer) and isinstance(k, sympy.Integer):
         check_binomial(int(n), int(k), limits)
-    for value in (_fraction(n), _fraction(k)):
-        if value is not None:
-            check_non_integer("binomial", value, limits)
-    if _fraction(n) is not None and isinstance(k, sympy.Integer):
-        check_terms("binomial(n, k) of a non-integer n", int(k), limits)
+    if _fraction(n) is not None or _fraction(k) is not None:
+        for value in (n, k):
+            if isinstance(value, sympy.Rational):
+                check_non_integer("binomial", Fraction(int(value.p), int(value.q)), limits)
     return sympy.binomial(arith(n), arith(k))
 
 

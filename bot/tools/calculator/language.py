@@ -325,15 +325,21 @@ def check_binomial(n: int, k: int, limits: Limits) -> None:
 
 
 def check_non_integer(name: str, x: Fraction, limits: Limits) -> None:
-    """Refuse `name(x)` (gamma, factorial, binomial, perm) of a non-integer `x` so large that
-    SymPy would multiply out about |x| factors (gamma(n + 1/2) is a fraction of n log n bits)."""
-    if abs(x) > limits.max_factorial:
+    """Refuse an argument `x` of `name` (gamma, factorial, binomial, perm) called with a
+    non-integer argument, when SymPy would work it out as about |x| factors (gamma(n + 1/2)
+    is a fraction of n log n bits; binomial(10**6, 1/2) a quotient of gammas)."""
+    if abs(x) <= limits.max_factorial:
+        return
+    if x.denominator != 1:
         shown = f"{float(x):,.1f}" if abs(x) < 10**15 else _approx(float(abs(x)))
-        raise CalculatorError(
-            f"expression too large: {name}({shown}) of a non-integer would be worked out as "
-            f"about {_approx(math.floor(abs(x)))} factors (limit |x| <= "
-            f"{limits.max_factorial:,} for non-integers)"
-        )
+        what = f"{name}({shown}) of a non-integer"
+    else:
+        what = f"{name} of a non-integer with an argument of {_approx(abs(int(x)))}"
+    raise CalculatorError(
+        f"expression too large: {what} would be worked out as about "
+        f"{_approx(math.floor(abs(x)))} factors (limit |x| <= {limits.max_factorial:,} "
+        "when an argument is not an integer)"
+    )
 
 
 def check_terms(what: str, terms: int, limits: Limits) -> None:
@@ -1666,15 +1672,9 @@ class _Estimator:
             self._check_ranges(name, node.args[0], node.args[1:])
         if name not in _NON_INTEGER_CHECKED:
             return
-        fractions = [a.value if a.numeric else None for a in args[:2]]
-        for value in fractions:
-            if value is not None and value.denominator != 1:
-                check_non_integer(name, value, self._limits)
-        n = fractions[0] if fractions else None
-        if name != "gamma" and n is not None and n.denominator != 1 and len(ints) > 1:
-            k = ints[1]
-            if k is not None:
-                check_terms(f"{name}(n, k) of a non-integer n", k, self._limits)
+        known = [a.value for a in args[:2] if a.numeric and a.value is not None]
+        for value in known if any(v.denominator != 1 for v in known) else ():
+            check_non_integer(name, value, self._limits)
 
     def _check_ranges(self, name: str, summand: ast.expr, ranges: list[ast.expr]) -> None:
         """Refuse a sum or product over a numeric range of too many terms."""
