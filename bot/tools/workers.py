@@ -40,8 +40,10 @@ _START_TIMEOUT = 120.0
 #: How long stopping a pool waits for its processes to end, in seconds.
 _JOIN_TIMEOUT = 10.0
 #: How much lower a worker's CPU priority is than the bot's (added to its niceness): on a
-#: busy machine the event loop, which every user shares, comes before hostile calculations.
-_WORKER_NICENESS = 10
+#: busy machine the event loop, which every user shares, gets about 3 times a worker's share
+#: of a core (Linux weights 1024 : 335). At +10 (9 : 1) workers starved behind other busy
+#: processes so much that a replaced worker took over a second to answer.
+_WORKER_NICENESS = 5
 #: Modules the fork server loads once, so that a replaced worker starts in milliseconds: every
 #: pool's `preload`, collected as pools are made, because one fork server serves the whole
 #: process and it imports its modules only when the first pool starts it.
