@@ -335,7 +335,7 @@ class Assistant:
                 turn = TurnSession(
                     stored, self.history_turns, store=self._store, lease=lease, replaces=replaces
                 )
-                context = TurnContext()
+                context = TurnContext(user=None if question.who is None else question.who.user_id)
                 result = await self._run_agent(turn, question, context, on_text)
                 await self._guard.record(question.who, result.context_wrapper.usage)
                 answer = final_text(result)

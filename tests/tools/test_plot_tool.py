@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from bot.tools.budget import ToolGate, ToolLimits, UserLocks
 from bot.tools.plotting.plotter import Plotter
 from bot.tools.plotting.request import PlotLimits
 from bot.tools.plotting.tool import plot_tool
@@ -18,6 +19,7 @@ from bot.tools.turn_context import TurnContext
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WIDTH, HEIGHT = PlotLimits().width_px, PlotLimits().height_px
+GATE = ToolGate(ToolLimits(), UserLocks())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -36,7 +38,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 async def test_tool_schema_is_strict(plotter: Plotter) -> None:
     from agents.strict_schema import ensure_strict_json_schema
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     schema = tool.params_json_schema
     assert tool.name == "plot" and tool.strict_json_schema
     assert schema["additionalProperties"] is False
@@ -77,7 +79,9 @@ async def test_tool_through_the_sdk(plotter: Plotter) -> None:
             [assistant_message("Here is sin(x) on [0, 2π].")],
         ]
     )
-    agent = Agent(name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter)])
+    agent = Agent(
+        name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter, GATE)]
+    )
     context = TurnContext()
     result = await Runner.run(
         agent, "plot sin", context=context, run_config=RunConfig(tracing_disabled=True)
@@ -102,7 +106,7 @@ async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotte
     from agents import RunContextWrapper
     from agents.tool_context import ToolContext
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     context = TurnContext(images=[(f"x-{i}.png", b"") for i in range(10)])
     arguments = json.dumps({"functions": ["x"]})
     ctx = ToolContext(
@@ -117,7 +121,7 @@ async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotte
 async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) -> None:
     from agents.tool_context import ToolContext
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     context = TurnContext()
     arguments = json.dumps(
         {
