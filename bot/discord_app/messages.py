@@ -25,6 +25,7 @@ from ..render.uploads import (
     kind_of,
     size_limit,
 )
+from .gate import answers_here
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
@@ -56,6 +57,8 @@ class MessageFlow:
         me = self._client.user
         if me is None or way_in(message, me) is None:
             return
+        if not await answers_here(self._assistant, message):
+            return  # a channel left out by /settings mentions
         try:
             question = await self._admit(message, me)
         except UserFacingError as exc:
