@@ -155,3 +155,10 @@ async def test_mentions_are_answered_only_in_the_listed_channels(world: World) -
         action="everywhere",
     )  # fmt: skip
     await ask(world, "answered here too", channel=NO_THREADS)
+
+
+async def test_answer_style_is_the_default_where_nobody_chose(world: World) -> None:
+    await world.restart_bot(answer_style="tutor")
+    system, _ = await ask(world, "what is 7*6?")
+    assert style_in(system) == "tutor"
+    assert "**tutor** style (the bot's default)" in await command(world, "style")
