@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from bot.memory.postgres import PostgresStore
@@ -70,6 +69,8 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     for close in closers:
         await close()
     if kind == "postgres":
+        import asyncpg
+
         conn = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
         try:
             await conn.execute(f"DROP TABLE IF EXISTS mbp_{tag}_prefs, mbp_{tag}_m, mbp_{tag}_s")
