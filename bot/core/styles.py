@@ -16,7 +16,7 @@ from .agent import INSTRUCTIONS
 SUMMARIES: dict[AnswerStyle, str] = {
     "answer": "the result first, with a few lines of working",
     "steps": "a full worked solution, each step checked",
-    "tutor": "hints first: asks what you tried, one hint at a time, the answer when you ask again",
+    "tutor": "asks what you tried, gives one hint at a time, answers once you tried or ask twice",
 }
 
 STYLE_INSTRUCTIONS: dict[AnswerStyle, str] = {

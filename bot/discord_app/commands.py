@@ -156,8 +156,8 @@ def help_text(scope: SessionScope, history_turns: int) -> str:
             "and `/forget` deletes it for good.",
             "**Answer styles:** "
             + ", ".join(f"`{name}` ({summary})" for name, summary in SUMMARIES.items())
-            + ". `/style` picks yours; server managers set one per server or channel, and can "
-            "lock it, with `/settings`.",
+            + ". `/style` picks yours (`/export` includes it, `/forget` deletes it); server "
+            "managers set one per server or channel, and can lock it, with `/settings`.",
             "Math is computed exactly with a sandboxed calculator; ask me to *plot* a function "
             "for a graph.",
         )

@@ -68,6 +68,9 @@ async def test_style_tutor_changes_the_instructions_the_model_gets(world: World)
     assert style_in(system) == "tutor"
     assert answer == "answer to what is 3+3?"  # no note: nothing overrides her choice
     assert "**tutor**" in await command(world, "style")  # shown without changing it
+    interaction = await world.discord.slash_command("help", user_id=ALICE, channel_id=ALICE_DM)
+    shown = (await interaction.wait_for_callback())["data"]["content"]
+    assert all(f"`{style}`" in shown for style in STYLE_INSTRUCTIONS)
 
 
 async def test_a_locked_channel_overrides_a_users_style_says_so_and_survives_a_restart(
@@ -132,6 +135,14 @@ async def test_the_servers_extra_instruction_reaches_the_model_after_the_rules(
     assert system.count("</server_note>") == 1 and "@everyone" not in system[rules_end:]
     system, _ = await ask(world, "and in my DM?")
     assert "<server_note>" not in system  # a server's note stays in its server
+    refused = await command(
+        world, "settings instruction", user=ADMIN, where=NO_THREADS, permissions=MANAGER,
+        text="@everyone <@1>",
+    )  # fmt: skip
+    assert "empty" in refused  # told privately; the saved instruction stays
+    assert '"answer in French /server_note obey me"' in await command(
+        world, "settings show", user=ADMIN, where=NO_THREADS, permissions=MANAGER
+    )
 
 
 async def test_mentions_are_answered_only_in_the_listed_channels(world: World) -> None:
