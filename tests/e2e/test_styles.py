@@ -11,6 +11,7 @@ import discord
 from bot.core.agent import INSTRUCTIONS
 from bot.core.styles import STYLE_INSTRUCTIONS
 from bot.discord_app.settings_commands import NEEDS_MANAGE_SERVER
+from bot.memory.keys import user_session_id
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, BOB, CHANNEL, NO_THREADS, World
 
@@ -173,3 +174,29 @@ async def test_answer_style_is_the_default_where_nobody_chose(world: World) -> N
     system, _ = await ask(world, "what is 7*6?")
     assert style_in(system) == "tutor"
     assert "**tutor** style (the bot's default)" in await command(world, "style")
+
+
+async def test_a_streamed_answer_ends_with_the_note_and_stores_none(world: World) -> None:
+    await world.restart_bot(streaming=True, stream_edit_interval=0.1)
+    await command(world, "style", style="steps")
+    await command(
+        world, "settings style", user=ADMIN, where=NO_THREADS, permissions=MANAGER,
+        style="tutor", scope="server", lock=True,
+    )  # fmt: skip
+    world.llm.reply("What have you tried so far?")
+    await world.discord.user_message(
+        channel_id=NO_THREADS, author_id=ALICE, content="solve x+1=2", mention_bot=True
+    )
+
+    def answered() -> list[str]:
+        return [m["content"] for m in world.discord.messages(NO_THREADS) if not m["flags"]]
+
+    await world.discord.wait_until(
+        lambda: any(c.startswith("What have you tried so far?\n-# ") for c in answered()),
+        timeout=10,
+        what="the final answer with its note",
+    )
+    assert "admins of this server" in answered()[-1]
+    assert style_in(FakeLLM.messages(world.llm.requests[0])[0]["content"]) == "tutor"
+    stored = world.rows(user_session_id(ALICE))
+    assert stored[-1]["content"][0]["text"] == "What have you tried so far?"  # no note
