@@ -174,6 +174,12 @@ class Assistant:
             self._guard.admit(who)
         return question
 
+    def reserve(self, session_id: str) -> Ticket:
+        """Take a turn's place in the session's order now, before its question is ready (its
+        files still downloading): pass it to `submit`, or `release()` it if the question is
+        refused, else every later turn of the session waits for it."""
+        return self._turns.enter(session_id)
+
     def submit(
         self,
         session_id: str,
@@ -181,14 +187,19 @@ class Assistant:
         *,
         on_text: TextListener | None = None,
         replaces: str | None = None,
+        ticket: Ticket | None = None,
     ) -> asyncio.Task[Answer]:
-        """Queue a turn now (its place in the session's order is taken at this call) and
-        start it. Await the task for the `Answer`; it raises `UserFacingError` on failure,
-        and is cancelled by `cancel()` or `forget()`. With `on_text`, the model's answer is
-        streamed: `on_text` gets the text written so far, each time it grows. With
-        `replaces`, the turn takes the place of the session's last turn, which must be the
-        one that asked `replaces` (an edited question); otherwise nothing happens."""
-        ticket = self._turns.enter(session_id)
+        """Queue a turn now (its place in the session's order is taken at this call, or was
+        by `reserve`: `ticket`) and start it. Await the task for the `Answer`; it raises
+        `UserFacingError` on failure, and is cancelled by `cancel()` or `forget()`. With
+        `on_text`, the model's answer is streamed: `on_text` gets the text written so far,
+        each time it grows. With `replaces`, the turn takes the place of the session's last
+        turn, which must be the one that asked `replaces` (an edited question); otherwise
+        nothing happens."""
+        if ticket is None:
+            ticket = self._turns.enter(session_id)
+        elif ticket.key != session_id:
+            raise ValueError(f"a place reserved in {ticket.key} submitted to {session_id}")
         task = asyncio.create_task(
             self._answer(ticket, session_id, question, on_text, replaces),
             name=f"mathbot-turn:{session_id}",
@@ -313,10 +324,12 @@ class Assistant:
             await self._guard.check_budget(question.who)
             style = await self.choices.for_turn(question.who)
             async with (
-                self._store.turn_lock(session_id),
+                self._store.turn_lock(session_id) as lease,
                 self._store.session(session_id) as stored,
             ):
-                turn = TurnSession(stored, self.history_turns, replaces=replaces)
+                turn = TurnSession(
+                    stored, self.history_turns, store=self._store, lease=lease, replaces=replaces
+                )
                 context = TurnContext()
                 result = await self._run_agent(turn, question, context, on_text, style.instructions)
                 await self._guard.record(question.who, result.context_wrapper.usage)

@@ -147,6 +147,8 @@ def help_text(scope: SessionScope, history_turns: int) -> str:
             "Follow up in the same thread or DM: I remember the conversation, so "
             "`multiply that by 2` works. Attach .txt/.md/.tex/.csv files or images to ask "
             "about them; edit your latest question to ask it again.",
+            "**About a message:** reply to it with a mention, or pick *Apps → Ask mathbot* "
+            "in its menu (right-click, or long-press on a phone).",
             "**Commands:** `/math` ask · `/cancel` stop the question in progress · "
             "`/history` what I remember · `/export` download it · `/forget` delete it · "
             "`/usage` tokens used · `/help` this message.",

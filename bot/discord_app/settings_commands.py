@@ -198,7 +198,7 @@ def describe_server(prefs: ServerPrefs, client: MathBot) -> str:
         if prefs.mention_channels
         else "in every channel"
     )
-    lines.append(f"**Mentions are answered:** {mentions}; DMs and `/math` everywhere.")
+    lines.append(f"**Mentions are answered:** {mentions}; DMs, `/math` and the menu everywhere.")
     extra = f'"{prefs.instruction}"' if prefs.instruction else "none"
     lines.append(f"**Extra instruction:** {extra}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 # one command, whatever it takes, or a group of subcommands
 SlashCommand = app_commands.Command[Any, ..., Any] | app_commands.Group
+AppCommand = SlashCommand | app_commands.ContextMenu  # a slash command or a message menu
 
 _COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")
 _OPTION_KEYS = (
@@ -75,6 +76,7 @@ def normalize_commands(commands: Any) -> list[dict[str, Any]]:
 def _normalize_command(command: dict[str, Any]) -> dict[str, Any]:
     data = {key: command.get(key) for key in _COMMAND_KEYS}
     data["type"] = data["type"] or 1
+    data["description"] = data["description"] or ""  # a message menu has none
     data["nsfw"] = bool(data["nsfw"])
     data["contexts"] = sorted(command.get("contexts") or [])
     data["integration_types"] = sorted(command.get("integration_types") or [0])

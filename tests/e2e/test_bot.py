@@ -156,7 +156,7 @@ async def test_memory_survives_a_restart(world: World) -> None:
 
 async def test_slash_commands_are_uploaded_only_when_changed(world: World) -> None:
     assert world.discord.command_puts == 1
-    assert {c["name"] for c in world.discord.registered_commands} == {
+    assert {c["name"] for c in world.discord.registered_commands if c["type"] == 1} == {
         "math", "forget", "cancel", "usage", "history", "export", "help", "style", "settings",
     }  # fmt: skip
     math = next(c for c in world.discord.registered_commands if c["name"] == "math")
@@ -171,7 +171,7 @@ async def test_help_explains_asking_commands_and_stored_data_privately(world: Wo
     callback = await interaction.wait_for_callback()
     assert callback["type"] == 4 and callback["data"]["flags"] & EPHEMERAL
     text = callback["data"]["content"]
-    registered = {c["name"] for c in world.discord.registered_commands}
+    registered = {c["name"] for c in world.discord.registered_commands if c["type"] == 1}
     assert all(f"/{name}" in text for name in registered)  # every command is explained
     assert "20 exchanges" in text  # what the model sees (HISTORY_TURNS defaults to 20)
     assert len(text) <= 2000  # Discord's message limit

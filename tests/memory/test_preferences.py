@@ -20,7 +20,7 @@ from bot.memory.preferences.redis import RedisPreferences
 from bot.memory.preferences.sqlite import SQLitePreferences
 from bot.memory.redis import RedisStore
 from bot.memory.sqlite import SQLiteStore
-from tests.memory.test_stores import POSTGRES_URL, REDIS_URL, asyncpg_dsn, need
+from tests.memory.backends import POSTGRES_URL, REDIS_URL, asyncpg_dsn, need
 
 Opener = Callable[[], Awaitable[tuple[Preferences, Callable[[], Awaitable[None]]]]]
 
