@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +21,8 @@ _T = TypeVar("_T")
 class SQLitePreferences:
     """`Preferences` as the table `mathbot_preferences (key, data)` in the SESSION_DB file.
 
-    One connection, used from worker threads one call at a time (`asyncio.to_thread`); an
+    One connection, used off the event loop by one thread of its own: calls run one at a
+    time and finish in the order they were made (so a user's messages are gated in order). An
     update reads and writes in one `BEGIN IMMEDIATE` transaction.
     """
 
@@ -29,17 +30,20 @@ class SQLitePreferences:
         self.path = path
         self.table = table
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         if self._conn is None:
-            await asyncio.to_thread(self._open)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="mathbot-preferences")
+            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, self._open)
             log.info("preferences: SQLite at %s", self.path)
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.to_thread(self._locked, conn.close)
+        conn, self._conn, thread, self._thread = self._conn, None, self._thread, None
+        if conn is not None and thread is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
+        if thread is not None:
+            thread.shutdown(wait=False)
 
     async def read(self, keys: Sequence[str]) -> dict[str, Record]:
         wanted = list(dict.fromkeys(keys))
@@ -76,12 +80,10 @@ class SQLitePreferences:
         sql = f"DELETE FROM {self.table} WHERE key = ?"
         await self._run(lambda c: c.execute(sql, (key,)))
 
-    def _open(self) -> None:
+    def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
@@ -91,14 +93,10 @@ class SQLitePreferences:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn = self._conn
-        if conn is None:
+        conn, thread = self._conn, self._thread
+        if conn is None or thread is None:
             raise RuntimeError("SQLitePreferences.start() was not called")
-        return await asyncio.to_thread(self._locked, lambda: work(conn))
-
-    def _locked(self, work: Callable[[], _T]) -> _T:
-        with self._lock:
-            return work()
+        return await asyncio.get_running_loop().run_in_executor(thread, work, conn)
