@@ -9,15 +9,17 @@ import discord
 from discord import app_commands
 
 from ..config.settings import SessionScope
-from ..core.assistant import MAX_QUESTION_CHARS
+from ..core.assistant import MAX_QUESTION_CHARS, Answer
 from ..core.styles import SUMMARIES
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from .client import MathBot
+from .live import LiveReply
 from .messages import outcome
-from .replies import NO_PINGS, send_followups
+from .replies import NO_PINGS, render, send_followups, show_pieces
 from .requesters import from_interaction
 from .settings_commands import settings, style_command
+from .slash_reply import InteractionSurface
 from .tree import SlashCommand
 
 QUOTE_LIMIT = 200
@@ -48,13 +50,21 @@ async def math(
     except QuietRefusal:
         await private_reply(interaction, NOT_HERE)
         return
+    heading = quote(question)
+    live = LiveReply(interval=bot.settings.stream_edit_interval, heading=heading)
+    on_text = live if bot.settings.streaming else None
     async with bot.in_flight.track():
-        turn = bot.assistant.submit(session_id(interaction), admitted)
+        turn = bot.assistant.submit(session_id(interaction), admitted, on_text=on_text)
         await interaction.response.defer(thinking=True)
+        surface = InteractionSurface(interaction, heading=heading)
+        if on_text is not None:
+            live.start_on(surface)
         answer = await outcome(turn)
-        await send_followups(
-            interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
-        )
+        shown = Answer(f"{heading}\n{answer.text}", answer.attachments)
+        if on_text is not None:
+            await live.finish(shown)
+        else:
+            await show_pieces([], surface, await render(shown.text, shown.attachments))
 
 
 @app_commands.command()

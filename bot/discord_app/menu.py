@@ -95,9 +95,7 @@ async def _answer_in_thread(
     session = conversation_id(
         bot.settings.session_scope, user_id=interaction.user.id, channel_id=thread.id
     )
-    turn = bot.assistant.submit(
-        session, question, on_text=live.update if live is not None else None
-    )
+    turn = bot.assistant.submit(session, question, on_text=live)
     await show_turn(turn, live, thread, reply_to=None)
 
 

@@ -80,18 +80,17 @@ class MessageFlow:
         ticket: Ticket | None,
     ) -> None:
         live = live_reply(self._settings)
-        on_text = live.update if live is not None else None
         in_place = _answered_in_place(message) or _is_mine(about, self._client.user)
         turn = None
         known = self._session_known(message, in_place)
         if known is not None:  # queued at once: a user's messages are answered in order
             asked.session_id = known
-            turn = self._assistant.submit(known, question, on_text=on_text, ticket=ticket)
+            turn = self._assistant.submit(known, question, on_text=live, ticket=ticket)
         title = _title(message, about, self._client.user) or question.text
         destination, reply_to = await self._destination(message, title, in_place)
         if turn is None:
             asked.session_id = self._conversation(message, destination.id)
-            turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
+            turn = self._assistant.submit(asked.session_id, question, on_text=live)
         asked.destination = destination
         asked.sent = await show_turn(turn, live, destination, reply_to=reply_to)
 

@@ -56,7 +56,7 @@ async def test_the_bots_requests_match_discords_schemas(world: World) -> None:
     math = await world.discord.slash_command(
         "math", user_id=ALICE, channel_id=CHANNEL, options={"question": "1+1"}
     )
-    await math.wait_for_followups(1)
+    await math.wait_for_response()
     forget = await world.discord.slash_command("forget", user_id=ALICE, channel_id=CHANNEL)
     await forget.wait_for_followups(1)
     world.llm.reply("9")

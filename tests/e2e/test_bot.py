@@ -91,7 +91,7 @@ async def test_math_command_in_a_server_defers_then_answers(world: World) -> Non
     )
     callback = await interaction.wait_for_callback()
     assert callback["type"] == 5  # deferred: "mathbot is thinking…"
-    [answer] = await interaction.wait_for_followups(1)
+    answer = await interaction.wait_for_response()
     assert answer["content"] == "> what is 2+2?\n4"
     assert FakeLLM.user_texts(world.llm.requests[0]) == ["what is 2+2?"]
 
@@ -105,7 +105,7 @@ async def test_math_command_in_a_dm_shares_the_users_memory(world: World) -> Non
         "math", user_id=ALICE, channel_id=ALICE_DM, options={"question": "multiply that by 2"}
     )
     assert (await interaction.wait_for_callback())["type"] == 5
-    [answer] = await interaction.wait_for_followups(1)
+    answer = await interaction.wait_for_response()
     assert answer["content"].endswith("\n8")
     assert FakeLLM.user_texts(world.llm.requests[1]) == ["what is 2+2?", "multiply that by 2"]
 

@@ -101,6 +101,9 @@ MSG_REPLY = 19
 MSG_CHAT_INPUT_COMMAND = 20
 
 _ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+#: How long an interaction's token may be used (webhook edits and followups): 15 minutes.
+INTERACTION_TOKEN_SECONDS = 15 * 60
+_ATTACHMENT_DESCRIPTION_LIMIT = 1024
 _ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
 _USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
@@ -217,6 +220,21 @@ class FakeInteraction:
             timeout,
             f"a callback for interaction {self.id}",
         )
+
+    async def wait_for_response(
+        self,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - part of the fixture's agreed API
+    ) -> dict[str, Any]:
+        """Wait until the deferred response shows something (an edit or the first followup
+        filled the "thinking…" placeholder); returns that message."""
+
+        def filled() -> dict[str, Any] | None:
+            original = self.original()
+            return original if original and not original["flags"] & MSG_FLAG_LOADING else None
+
+        assert self._fake is not None
+        return await self._fake._wait(filled, timeout, f"the response of interaction {self.id}")
 
     async def wait_for_followups(
         self,
@@ -340,6 +358,9 @@ class FakeDiscord:
         self.echo_bot_messages: bool = True
         #: Seconds the bot has to answer an interaction (None: no limit); Discord's is 3.
         self.interaction_ack_deadline: float | None = None
+        #: Seconds by which new interactions are backdated (their snowflake's time), to test
+        #: what happens near the end of the token's 15 minutes.
+        self.interaction_age: float = 0.0
         self.dm_blocked_users: set[int] = set()
 
         # ---- world
@@ -1331,7 +1352,7 @@ class FakeDiscord:
         """An application command interaction (type 2) carrying ``data``, from ``user_id`` in
         ``channel_id``: a guild channel, or (no guild) the user's DM with the bot."""
         user = self._user(user_id)
-        interaction_id = self._next_id()
+        interaction_id = self._interaction_snowflake()
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
             "id": str(interaction_id),
@@ -1987,6 +2008,7 @@ class FakeDiscord:
             raise _form_error(
                 "embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
             )
+        FakeDiscord._validate_attachments(body)
         if partial:
             return
         if not (
@@ -1998,6 +2020,18 @@ class FakeDiscord:
             or body.get("poll")
         ):
             raise _ApiError(400, 50006, "Cannot send an empty message")
+
+    @staticmethod
+    def _validate_attachments(body: dict[str, Any]) -> None:
+        """Attachment metadata: a description (alt text) has at most 1,024 characters."""
+        for i, meta in enumerate(body.get("attachments") or []):
+            description = meta.get("description")
+            if description is not None and len(description) > _ATTACHMENT_DESCRIPTION_LIMIT:
+                raise _form_error(
+                    f"attachments.{i}.description",
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {_ATTACHMENT_DESCRIPTION_LIMIT} or fewer in length.",
+                )
 
     def _mentions_for(
         self, body: dict[str, Any], content: str
@@ -2539,8 +2573,21 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ interactions
 
+    def _interaction_snowflake(self) -> int:
+        """A new interaction's id, from `interaction_age` seconds ago (unique all the same)."""
+        return self._next_id() - (int(self.interaction_age * 1000) << 22)
+
+    @staticmethod
+    def _check_token_alive(interaction: FakeInteraction) -> None:
+        """Discord refuses an interaction token 15 minutes after the interaction was created."""
+        created_ms = (interaction.id >> 22) + DISCORD_EPOCH_MS
+        if time.time() * 1000 - created_ms > INTERACTION_TOKEN_SECONDS * 1000:
+            raise _ApiError(401, 50027, "Invalid Webhook Token")
+
     def _interaction_for_webhook(self, p: dict[str, str]) -> FakeInteraction:
         interaction = self._interactions_by_token.get(p["token"])
+        if interaction is not None:
+            self._check_token_alive(interaction)
         if interaction is None or int(p["app"]) != self.application_id:
             raise _ApiError(404, 10015, "Unknown Webhook")
         return interaction
