@@ -14,6 +14,7 @@ from .config.controls import Controls
 from .config.settings import Settings, store_kind
 from .core.agent import ModelEndpoint, build_agent, run_config
 from .core.assistant import Assistant, Service
+from .core.choices import Choices
 from .limits.access import AccessPolicy
 from .limits.guard import Guard
 from .limits.postgres import PostgresRateLimiter, PostgresUsageLedger
@@ -23,6 +24,7 @@ from .limits.shared import SharedRateLimiter
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
 from .memory.outage import StoreUnavailable, where
 from .memory.postgres import PostgresStore
+from .memory.preferences import open_preferences
 from .memory.redis import RedisStore
 from .memory.store import SessionStore
 from .memory.stores import open_store
@@ -64,6 +66,8 @@ def build(
         services.append(starting_store(store, settings.session_db))
     else:
         services.append(store)
+    preferences = open_preferences(store)
+    services.append(preferences)
     metrics: Metrics | None = None
     if settings.metrics_port is not None:
         metrics = prometheus = PrometheusMetrics()
@@ -109,6 +113,7 @@ def build(
         store=store,
         guard=build_guard(settings.controls, ledger, now=now, metrics=metrics, shared=shared),
         make_agent=lambda: build_agent(current_model(), tools),
+        choices=Choices(preferences, settings.answer_style),
         run_config=run_config(settings),
         history_turns=settings.history_turns,
         images_allowed=settings.llm_images,

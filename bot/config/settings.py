@@ -23,7 +23,7 @@ KNOWN_SETTINGS = (
     "DISCORD_TOKEN", "GOOGLE_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL",
     "LLM_TIMEOUT", "LLM_MAX_RETRIES", "LLM_IMAGES", "SESSION_DB", "USAGE_DB", "SESSION_SCOPE",
     "HISTORY_TURNS", "TRACING_API_KEY", "DISCORD_API_URL", "DISCORD_GATEWAY_URL", "LOG_LEVEL",
-    "SHARD_COUNT", "SHARD_IDS", "STREAMING", "STREAM_EDIT_INTERVAL",
+    "SHARD_COUNT", "SHARD_IDS", "STREAMING", "STREAM_EDIT_INTERVAL", "ANSWER_STYLE",
     # bot/config/controls.py
     "ALLOWED_USER_IDS", "BLOCKED_USER_IDS", "ALLOWED_ROLE_IDS", "BLOCKED_ROLE_IDS",
     "ALLOWED_CHANNEL_IDS", "BLOCKED_CHANNEL_IDS", "ALLOWED_GUILD_IDS", "BLOCKED_GUILD_IDS",
@@ -40,6 +40,8 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 
 SessionScope = Literal["user", "channel"]
+AnswerStyle = Literal["answer", "steps", "tutor"]
+ANSWER_STYLES: tuple[AnswerStyle, ...] = ("answer", "steps", "tutor")
 StoreKind = Literal["sqlite", "postgres", "redis"]
 POSTGRES_SCHEMES = ("postgresql+asyncpg", "postgresql", "postgres")
 REDIS_SCHEMES = ("redis", "rediss")
@@ -69,6 +71,7 @@ class Settings:
     streaming: bool = True
     stream_edit_interval: float = 1.0
     llm_images: bool = True
+    answer_style: AnswerStyle = "answer"  # where no user, channel or server chose one
     warnings: tuple[str, ...] = ()  # for the operator once logging is up (e.g. a typo)
     metrics_port: int | None = None  # None: no health/metrics server; 0: a port the OS picks
     metrics_host: str = "127.0.0.1"
@@ -150,6 +153,7 @@ def load_settings(
         streaming=read_bool(env, "STREAMING", True),
         stream_edit_interval=_float(env, "STREAM_EDIT_INTERVAL", 1.0, low=0.5, high=10.0),
         llm_images=read_bool(env, "LLM_IMAGES", True),
+        answer_style=cast(AnswerStyle, read_choice(env, "ANSWER_STYLE", "answer", ANSWER_STYLES)),
         metrics_port=_metrics_port(env),
         metrics_host=env.get("METRICS_HOST") or "127.0.0.1",
         shard_count=shard_count,

@@ -25,8 +25,7 @@ from .llm_client import build_client
 
 INSTRUCTIONS = """\
 You are mathbot, a concise math assistant in a Discord chat.
-- Answer math questions directly and briefly: the result first, then at most a few short lines
-  of working when they help. No preamble, no filler.
+- Answer math questions in the answer style given after these rules. No preamble, no filler.
 - Use the `calculate` tool for EVERY computation (arithmetic, algebra, calculus, solving,
   matrices, primes, decimals), never mental math, then report the tool's exact result, and its
   decimal value too when that helps. If the tool returns an error, fix the expression and retry.

@@ -32,6 +32,7 @@ from ..observe.metrics import Metrics, NoMetrics
 from ..render.images import Image
 from ..render.uploads import MAX_FILES_PER_QUESTION, NO_IMAGES, Upload, model_input, with_text_files
 from ..tools.turn_context import TurnContext
+from .choices import Choices
 from .failures import EMPTY, FailureExplainer
 from .turn_order import Ticket, TurnQueue
 
@@ -105,7 +106,8 @@ class Assistant:
 
     Every collaborator is passed in (`bot.app.build` wires them): the memory `store`, the
     `guard` (access, rate, budgets, model cap), the `agent` (made once its model is up, by
-    `make_agent`), the `services` it starts in order and closes in reverse, and the
+    `make_agent`), the `choices` (answer styles and server settings, which give each turn its
+    instructions), the `services` it starts in order and closes in reverse, and the
     `metrics` it reports turns, tokens and tool calls to (the adapter reports the rest there).
     """
 
@@ -115,6 +117,7 @@ class Assistant:
         store: SessionStore,
         guard: Guard,
         make_agent: Callable[[], Agent[Any]],
+        choices: Choices,
         run_config: RunConfig,
         history_turns: int,
         images_allowed: bool,
@@ -124,6 +127,7 @@ class Assistant:
         self._store = store
         self._guard = guard
         self._make_agent = make_agent
+        self.choices = choices
         self._run_config = run_config
         self.history_turns = history_turns
         self._images_allowed = images_allowed
@@ -244,8 +248,9 @@ class Assistant:
         except Exception as exc:
             raise self._failures.explain(exc) from exc
 
-    async def forget(self, session_id: str) -> None:
-        """Stop the session's turns, then delete the conversation."""
+    async def forget(self, session_id: str, user_id: int | None = None) -> None:
+        """Stop the session's turns, then delete the conversation, and the answer style of
+        `user_id` (the user who asked to forget) when given."""
         self.cancel(session_id)
         try:
             async with (
@@ -254,6 +259,8 @@ class Assistant:
                 self._store.session(session_id) as stored,
             ):
                 await stored.clear_session()
+            if user_id is not None:
+                await self.choices.forget_user(user_id)
         except Exception as exc:
             raise self._failures.explain(exc) from exc
         log.info("forgot %s", session_id)
@@ -262,10 +269,16 @@ class Assistant:
         """What `/history` shows: the last `shown` exchanges, and how many the model gets."""
         return describe(await self.transcript(session_id), shown, self.history_turns)
 
-    async def export(self, session_id: str) -> ConversationExport:
-        """The whole stored conversation as a JSON document."""
+    async def export(self, session_id: str, user_id: int | None = None) -> ConversationExport:
+        """The whole stored conversation as a JSON document, with the choices of `user_id`
+        (the user who asked for it) when given."""
         items = await self.transcript(session_id)
-        return ConversationExport(export_json(session_id, items, self.history_turns), len(items))
+        try:
+            chosen = await self.choices.exported(user_id) if user_id is not None else None
+        except Exception as exc:
+            raise self._failures.explain(exc) from exc
+        data = export_json(session_id, items, self.history_turns, preferences=chosen)
+        return ConversationExport(data, len(items))
 
     async def usage(self, who: Requester) -> str:
         """What `/usage` shows: the caller's tokens today and in total (admins: the top)."""
@@ -328,6 +341,7 @@ class Assistant:
             # Budgets and a shared rate limit may live on the memory server: its outages
             # are explained like the memory's.
             await self._guard.check_budget(question.who)
+            style = await self.choices.for_turn(question.who)
             async with (
                 self._store.turn_lock(session_id) as lease,
                 self._store.session(session_id) as stored,
@@ -336,7 +350,7 @@ class Assistant:
                     stored, self.history_turns, store=self._store, lease=lease, replaces=replaces
                 )
                 context = TurnContext(user=None if question.who is None else question.who.user_id)
-                result = await self._run_agent(turn, question, context, on_text)
+                result = await self._run_agent(turn, question, context, on_text, style.instructions)
                 await self._guard.record(question.who, result.context_wrapper.usage)
                 answer = final_text(result)
                 await turn.commit()
@@ -346,7 +360,8 @@ class Assistant:
             raise
         except Exception as exc:
             raise self._failures.explain(exc) from exc
-        return Answer(text=answer, attachments=tuple(context.images))
+        text = f"{answer}\n{style.note}" if style.note else answer
+        return Answer(text=text, attachments=tuple(context.images))
 
     async def _run_agent(
         self,
@@ -354,8 +369,10 @@ class Assistant:
         question: Question,
         context: TurnContext,
         on_text: TextListener | None,
+        instructions: str,
     ) -> RunResult | RunResultStreaming:
-        """One run of the agent within a model-call slot; a failed run is still charged."""
+        """One run of the agent, with the turn's `instructions` (its answer style), within a
+        model-call slot; a failed run is still charged."""
         assert self._agent is not None
         options: dict[str, Any] = {
             "session": turn,
@@ -368,7 +385,7 @@ class Assistant:
         text = model_input(question.text, question.uploads)
         # A clone per run: the SDK's checks on an agent shared by concurrent runs grow with the
         # square of their number (it suggests exactly this).
-        agent = self._agent.clone(tools=list(self._agent.tools))
+        agent = self._agent.clone(tools=list(self._agent.tools), instructions=instructions)
         try:
             async with self._guard.model_slot():
                 if on_text is None:

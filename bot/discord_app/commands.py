@@ -1,4 +1,5 @@
-"""The slash commands (/math, /forget, /cancel, /history, /export, /usage, /help)."""
+"""The slash commands (/math, /forget, /cancel, /history, /export, /usage, /help; /style and
+/settings live in `settings_commands`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from discord import app_commands
 
 from ..config.settings import SessionScope
 from ..core.assistant import MAX_QUESTION_CHARS, Answer
+from ..core.styles import SUMMARIES
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from .client import MathBot
@@ -16,6 +18,7 @@ from .live import LiveReply
 from .messages import outcome
 from .replies import NO_PINGS, render, send_followups, show_pieces
 from .requesters import from_interaction
+from .settings_commands import settings, style_command
 from .slash_reply import InteractionSurface
 from .tree import SlashCommand
 
@@ -71,7 +74,7 @@ async def forget(interaction: discord.Interaction[MathBot]) -> None:
         await private_reply(interaction, f"In this server, {NEEDS_MANAGE}")
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
-    await interaction.client.assistant.forget(session_id(interaction))
+    await interaction.client.assistant.forget(session_id(interaction), interaction.user.id)
     whose = "this channel's" if interaction.client.settings.session_scope == "channel" else "our"
     await interaction.followup.send(
         f"Done: I have forgotten {whose} conversation.",
@@ -108,7 +111,7 @@ async def history(
 async def export(interaction: discord.Interaction[MathBot]) -> None:
     """Download your whole stored conversation as a JSON file"""
     await interaction.response.defer(ephemeral=True, thinking=True)
-    stored = await interaction.client.assistant.export(session_id(interaction))
+    stored = await interaction.client.assistant.export(session_id(interaction), interaction.user.id)
     await interaction.followup.send(
         f"Our conversation: {stored.items} stored items (format `{stored.format}`).",
         file=discord.File(io.BytesIO(stored.data), filename="mathbot-conversation.json"),
@@ -140,6 +143,8 @@ SLASH_COMMANDS: tuple[SlashCommand, ...] = (
     export,
     usage,
     help_command,
+    style_command,
+    settings,
 )
 
 
@@ -161,6 +166,10 @@ def help_text(scope: SessionScope, history_turns: int) -> str:
             f"used; images are never stored). With each question the model sees the last "
             f"{history_turns} exchanges. `/history` shows it, `/export` downloads it as JSON, "
             "and `/forget` deletes it for good.",
+            "**Answer styles:** "
+            + ", ".join(f"`{name}` ({summary})" for name, summary in SUMMARIES.items())
+            + ". `/style` picks yours (`/export` includes it, `/forget` deletes it); server "
+            "managers set one per server or channel, and can lock it, with `/settings`.",
             "Math is computed exactly with a sandboxed calculator; ask me to *plot* a function "
             "for a graph.",
         )

@@ -18,6 +18,7 @@ from ..core.turn_order import Ticket
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from . import asking
+from .gate import answers_here
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
@@ -52,6 +53,8 @@ class MessageFlow:
         early = self._session_known(message, _continues(message, me))
         ticket = self._assistant.reserve(early) if early is not None else None
         try:
+            if not await answers_here(self._assistant, message):
+                raise QuietRefusal  # a channel left out by /settings mentions
             question, about = await self._admit(message, me)
         except BaseException as exc:
             if ticket is not None:

@@ -14,7 +14,8 @@ from .replies import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-SlashCommand = app_commands.Command[Any, ..., Any]  # one command, whatever it takes
+# one command, whatever it takes, or a group of subcommands
+SlashCommand = app_commands.Command[Any, ..., Any] | app_commands.Group
 AppCommand = SlashCommand | app_commands.ContextMenu  # a slash command or a message menu
 
 _COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")

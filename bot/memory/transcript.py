@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,8 +61,15 @@ def describe(items: Sequence[TResponseInputItem], shown: int, sent: int) -> str:
     return "\n".join(lines)
 
 
-def export_json(session_id: str, items: Sequence[TResponseInputItem], history_turns: int) -> bytes:
-    """The whole stored conversation as a JSON document (format `mathbot.conversation/1`)."""
+def export_json(
+    session_id: str,
+    items: Sequence[TResponseInputItem],
+    history_turns: int,
+    *,
+    preferences: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The whole stored conversation as a JSON document (format `mathbot.conversation/1`),
+    with the requesting user's own `preferences` (`{"answer_style": …}`) when given."""
     document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "session_id": session_id,
@@ -74,6 +81,8 @@ def export_json(session_id: str, items: Sequence[TResponseInputItem], history_tu
         ],
         "items": list(items),
     }
+    if preferences is not None:
+        document["preferences"] = dict(preferences)
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 

@@ -157,7 +157,7 @@ async def test_memory_survives_a_restart(world: World) -> None:
 async def test_slash_commands_are_uploaded_only_when_changed(world: World) -> None:
     assert world.discord.command_puts == 1
     assert {c["name"] for c in world.discord.registered_commands if c["type"] == 1} == {
-        "math", "forget", "cancel", "usage", "history", "export", "help",
+        "math", "forget", "cancel", "usage", "history", "export", "help", "style", "settings",
     }  # fmt: skip
     math = next(c for c in world.discord.registered_commands if c["name"] == "math")
     assert sorted(math["integration_types"]) == [0, 1]
