@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -31,7 +32,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -199,6 +200,8 @@ async def phase(fakes: HostileFakes, rounds: int, kinds: list[str]) -> dict[str,
         "p50": percentile(times, 0.5),
         "p99": percentile(times, 0.99),
         "stall": monitor.worst,
+        "  loop CPU in it": monitor.worst_cpu,
+        "  process CPU in it": monitor.worst_process_cpu,
         "hostile messages": sent,
         "fakes' stall": fakes_stall,
     }
@@ -210,10 +213,12 @@ ROWS = (
     "p50",
     "p99",
     "stall",
+    "  loop CPU in it",
+    "  process CPU in it",
     "hostile messages",
     "fakes' stall",
 )
-TIMES = ("p50", "p99", "stall", "fakes' stall")
+TIMES = ("p50", "p99", "stall", "  loop CPU in it", "  process CPU in it", "fakes' stall")
 STALL_GOAL = 0.100  # seconds
 P99_GOAL_RATIO, P99_GOAL_EXTRA = 1.5, 0.100  # the larger of the two
 
@@ -229,10 +234,12 @@ async def main(rounds: int, kinds: list[str], modes: list[bool], rate_limit: str
             async with world(Path(tmp), streaming, rate_limit) as fakes:
                 await phase(fakes, 2, [])  # warm-up: imports, first renders
                 calm = await phase(fakes, rounds, [])
+                Timeline.spans = {}
                 with SlowCallbacks() as slow:
                     attacked = await phase(fakes, rounds, kinds)
             report(streaming, calm, attacked)
             slow.report()
+            Timeline.report()
 
 
 def report(streaming: bool, calm: dict[str, float], attacked: dict[str, float]) -> None:
@@ -297,6 +304,105 @@ class SlowCallbacks:
             print(f"    {len(times):>4} x, worst {max(times) * 1000:6.0f} ms: {what}")
 
 
+def experiment_render_pool() -> str:
+    """Rendering on a thread pool of its own, not asyncio's default one that the SQLite
+    store and the usage ledger also use."""
+    import types
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.discord_app import live, replies
+
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
+
+    class Proxy(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        @staticmethod
+        async def to_thread(function: Any, /, *args: Any) -> Any:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+    for module in (live, replies):
+        module.asyncio = Proxy("asyncio")  # type: ignore[attr-defined]
+    return "rendering (replies.render, live drafts) runs on its own pool of 2 threads"
+
+
+def experiment_switch_interval() -> str:
+    """A thread holding the GIL (rendering) gives it back to the event loop sooner."""
+    sys.setswitchinterval(0.0005)
+    return "sys.setswitchinterval(0.0005) (default 0.005)"
+
+
+class Timeline:
+    """`--timeline`: how long each stage of an honest answer took (MessageFlow.handle and
+    the awaits inside it), under hostile load. Honest = the message's author is honest."""
+
+    honest: ClassVar[contextvars.ContextVar[bool]] = contextvars.ContextVar("honest", default=False)
+    spans: ClassVar[dict[str, list[float]]] = {}
+    on = False
+
+    @classmethod
+    def install(cls) -> None:
+        from bot.core.assistant import Assistant
+        from bot.discord_app import messages
+        from bot.discord_app.messages import MessageFlow
+
+        cls.on = True
+        honest_ids = {user for user, _channel in HONEST}
+        handle = MessageFlow.handle
+
+        async def timed_handle(self: Any, message: Any) -> None:
+            if message.author.id not in honest_ids:
+                return await handle(self, message)
+            cls.honest.set(True)
+            return await cls.timed("1 handle (all)", handle(self, message))
+
+        MessageFlow.handle = timed_handle  # type: ignore[method-assign]
+        for owner, name, label in (
+            (MessageFlow, "_admit", "2 admit"),
+            (MessageFlow, "_destination", "3 destination"),
+            (Assistant, "_run_turn", "4 turn (store + model)"),
+            (Assistant, "_run_agent", "5   model run"),
+            (messages, "show", "6 show (render + REST)"),
+        ):
+            cls.wrap(owner, name, label)
+
+    @classmethod
+    def wrap(cls, owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            if not cls.honest.get():
+                return await original(*args, **kwargs)
+            return await cls.timed(label, original(*args, **kwargs))
+
+        setattr(owner, name, timed)
+
+    @classmethod
+    async def timed(cls, label: str, work: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await work
+        finally:
+            cls.spans.setdefault(label, []).append(time.perf_counter() - started)
+
+    @classmethod
+    def report(cls) -> None:
+        if not cls.on:
+            return
+        print("  honest answers' stages (--timeline), under hostile load:")
+        for label, spans in sorted(cls.spans.items()):
+            p50, worst = percentile(spans, 0.5) * 1000, max(spans) * 1000
+            print(f"    {label:<26} n {len(spans):>4}  p50 {p50:7.1f} ms  max {worst:7.1f} ms")
+        cls.spans = {}
+
+
+EXPERIMENTS = {
+    "render-pool": experiment_render_pool,
+    "switch-interval": experiment_switch_interval,
+}
+
+
 def _cli() -> None:
     if sys.argv[1:] == ["--serve"]:
         logging.basicConfig(level=logging.ERROR)
@@ -322,7 +428,19 @@ def _cli() -> None:
         metavar="MS",
         help="name the loop's steps slower than MS under hostile load (asyncio debug mode)",
     )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        choices=sorted(EXPERIMENTS),
+        help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
+    )
+    parser.add_argument("--timeline", action="store_true", help="time the stages of honest answers")
     args = parser.parse_args()
+    if args.timeline:
+        Timeline.install()
+    for name in args.experiment:
+        print(f"EXPERIMENT (not the bot as it is): {EXPERIMENTS[name]()}")
     kinds = [KINDS[k.strip()] for k in args.kinds.split(",") if k.strip()]
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.streaming]
     if args.slow_callbacks is not None:
