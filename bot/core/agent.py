@@ -52,9 +52,9 @@ RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
 # Appended to an answer the model stopped at `LLM_MAX_TOKENS` (finish_reason "length").
 CUT_NOTE = "\n\n*(Answer cut here: it reached the length limit. Ask for the rest.)*"
 # A stream's chunks already buffered are consumed without the event loop ever running
-# anything else (an `async for` over ready data never suspends): the wrapper gives way every
-# few chunks. ~0.3 ms of parsing per chunk in the openai client and the SDK; 4 keeps each
-# slice near a millisecond.
+# anything else (an `async for` over ready data never suspends): a 45 KB answer in 5,600
+# chunks held the loop for seconds. The wrapper gives way every few chunks; 4 keeps each
+# slice under a millisecond (bench/bench_hostile.py).
 CHUNKS_PER_YIELD = 4
 
 
@@ -64,6 +64,8 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
     Gemini's OpenAI-compatible endpoint has been seen to send `"id": ""` on tool calls, which
     the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id as it arrives,
     streamed or not. (This hooks the SDK's `_fetch_response`, the one place both paths share.)
+    An answer cut by `max_tokens` ends with `CUT_NOTE`, and a stream gives way to the event
+    loop as it is read.
     """
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
