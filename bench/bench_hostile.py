@@ -81,6 +81,7 @@ KINDS = dict(
         strict=True,
     )
 )
+EXTRA_ENV: dict[str, str] = {}  # `--max-tokens`: LLM_MAX_TOKENS for the run
 HONEST_TIMEOUT = 30.0  # an honest answer later than this counts as this late, and as lost
 IMAGE_BYTES = 8_000_000
 _THIS_FILE = Path(__file__).resolve()
@@ -145,6 +146,7 @@ class HostileFakes(_world.Fakes):
 async def world(workdir: Path, streaming: bool, rate_limit: str) -> AsyncIterator[HostileFakes]:
     async with HostileFakes() as fakes:
         env = {**OPEN_CONTROLS, "STREAMING": "on" if streaming else "off"}
+        env.update(EXTRA_ENV)
         if rate_limit != "off":
             env["USER_RATE_LIMIT"] = rate_limit
             env["ADMIN_USER_IDS"] = ",".join(str(user) for user, _channel in HONEST)
@@ -397,9 +399,21 @@ class Timeline:
         cls.spans = {}
 
 
+def experiment_stock_parse() -> str:
+    """Undo one change to measure it: chunks built by the openai client's `construct_type`."""
+    from openai import AsyncOpenAI
+
+    from bot.core.llm_client import LeanAsyncOpenAI
+
+    stock = AsyncOpenAI._process_response_data
+    LeanAsyncOpenAI._process_response_data = stock  # type: ignore[method-assign]
+    return "answers parsed by the openai client's construct_type, as before"
+
+
 EXPERIMENTS = {
     "render-pool": experiment_render_pool,
     "switch-interval": experiment_switch_interval,
+    "stock-parse": experiment_stock_parse,
 }
 
 
@@ -436,7 +450,10 @@ def _cli() -> None:
         help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
     )
     parser.add_argument("--timeline", action="store_true", help="time the stages of honest answers")
+    parser.add_argument("--max-tokens", help="LLM_MAX_TOKENS for the run (e.g. off)")
     args = parser.parse_args()
+    if args.max_tokens:
+        EXTRA_ENV["LLM_MAX_TOKENS"] = args.max_tokens
     if args.timeline:
         Timeline.install()
     for name in args.experiment:
