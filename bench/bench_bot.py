@@ -837,8 +837,8 @@ async def store_turn(store: SessionStore, session_id: str, n: int) -> float:
 
     question, answer = turn_texts(n, n)
     started = time.perf_counter()
-    async with store.turn_lock(session_id), store.session(session_id) as stored:
-        turn = TurnSession(stored, HISTORY_TURNS)
+    async with store.turn_lock(session_id) as lease, store.session(session_id) as stored:
+        turn = TurnSession(stored, HISTORY_TURNS, store=store, lease=lease)
         await turn.get_items()
         await turn.add_items([user_item(question)])  # what the SDK hands the session
         await turn.add_items([assistant_item(answer, f"chatcmpl-bench-{n}")])

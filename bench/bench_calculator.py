@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -59,6 +60,22 @@ HOSTILE = [
     "Matrix([[1]])" + ".T" * 150,
     "binomial_cdf(5000, 10000, 1/3)",
     "dsolve(diff(y(x), x, 9) + exp(y(x))*sin(x*y(x)) = 0, y(x))",
+    "gamma(2*10**6+1/2)",
+    "binomial(10**6+1/2, 10**5)",
+    "product(k, (k, 1, 10**6))",
+    "summation(1/k, (k, 1, 10**6))",
+    ("x!!!!!!!!!!!!" * 40)[:483],
+]
+
+#: Text that is checked on the event loop before any worker: the time it holds the loop.
+VETTING_BOMBS = [
+    ("x!!!!!!!!!!!!" * 40)[:483],
+    "1" + "!" * 499,
+    "(" + "x+" * 150 + "x)" + "!" * 80,
+    "+".join(["(x)!"] * 80)[:499],
+    "αβ" * 250,
+    "gamma(2*10**6+1/2)",
+    "summation(1/k, (k, 1, 10**6))",
 ]
 
 
@@ -107,6 +124,24 @@ async def homework(calc: Calculator, verbose: bool) -> None:
         )
     print(f"{'all':<26}{f'{right_total}/{total}':>10}{100 * right_total / total:>7.0f}")
     print()
+
+
+def vetting(repeats: int = 20) -> list[tuple[str, float, float]]:
+    """The event-loop time of checking each vetting bomb (in process, no worker): median
+    and worst of `repeats` runs."""
+    from bot.tools.calculator.language import CalculatorError, Limits, vet_with_notes
+
+    limits = Limits()
+    rows: list[tuple[str, float, float]] = []
+    for text in VETTING_BOMBS:
+        times: list[float] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            with contextlib.suppress(CalculatorError):
+                vet_with_notes(text, limits)
+            times.append(time.perf_counter() - started)
+        rows.append((text, statistics.median(times), max(times)))
+    return rows
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -176,6 +211,11 @@ async def run(evaluations: int, limit_s: float, workers: int, verbose: bool = Fa
     print()
     print(f"worst hostile case: {worst * ms:.0f} ms (hard limit {limit_s * ms:.0f} ms)")
     print(f"worst answer right after a hostile case: {worst_recovery * ms:.1f} ms")
+    print()
+    print(f"{'checked on the event loop':<44}{'p50 ms':>10}{'max ms':>10}")
+    for text, median, most in vetting():
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        print(f"{shown:<44}{median * ms:>10.2f}{most * ms:>10.2f}")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from .observe.health import Health
 from .observe.metrics import Metrics, PrometheusMetrics
 from .observe.server import ObservabilityServer
 from .startup import FileStart, PatientStart
+from .tools.budget import ToolGate, ToolLimits, UserLocks
 from .tools.calculator.calculator import Calculator
 from .tools.calculator.tool import calculate_tool, check_tool
 from .tools.plotting.plotter import Plotter
@@ -82,7 +83,13 @@ def build(
         services.append(calculator := Calculator())
     if plotter is None:
         services.append(plotter := Plotter())
-    tools = (calculate_tool(calculator), check_tool(calculator), plot_tool(plotter), *extra_tools)
+    gate = ToolGate(ToolLimits(), UserLocks())
+    tools = (
+        calculate_tool(calculator, gate),
+        check_tool(calculator, gate),
+        plot_tool(plotter, gate),
+        *extra_tools,
+    )
     if model is None:
         endpoint = ModelEndpoint(settings)
         services.append(endpoint)

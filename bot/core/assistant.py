@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from agents import Agent, RunConfig, Runner, RunResult, RunResultStreaming, TResponseInputItem
+from agents import (
+    Agent,
+    RunConfig,
+    Runner,
+    RunResult,
+    RunResultStreaming,
+    ToolCallItem,
+    TResponseInputItem,
+)
 from agents.exceptions import AgentsException
 
 from ..errors import UserFacingError
@@ -21,6 +29,7 @@ from ..memory.transcript import EXPORT_FORMAT, describe, export_json
 from ..memory.turn_session import NotLatestTurn, TurnSession
 from ..observe.hooks import MetricsHooks
 from ..observe.metrics import Metrics, NoMetrics
+from ..render.images import Image
 from ..render.uploads import MAX_FILES_PER_QUESTION, NO_IMAGES, Upload, model_input, with_text_files
 from ..tools.turn_context import TurnContext
 from .failures import EMPTY, FailureExplainer
@@ -28,13 +37,23 @@ from .turn_order import Ticket, TurnQueue
 
 log = logging.getLogger(__name__)
 
-TextListener = Callable[[str], None]
 MAX_QUESTION_CHARS = 4000
 MAX_AGENT_STEPS = 10
 HELP = (
     "Ask me any math question, e.g. `what is 2+2?`, then follow up with `multiply that by 2`. "
     "I remember our conversation; use /forget to wipe it."
 )
+
+
+class TextListener(Protocol):
+    """Follows an answer while the model writes it (a front end's live draft)."""
+
+    def text(self, more: str) -> None:
+        """The model wrote `more`, which follows the text given since the last `progress`."""
+
+    def progress(self, tool: str | None) -> None:
+        """The text so far is set aside: the tool named `tool` runs (the answer is written
+        after it), or, with None, the model starts its answer over."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +78,7 @@ class Answer:
     """What the assistant says back."""
 
     text: str
-    attachments: tuple[tuple[str, bytes], ...] = field(default=())
+    attachments: tuple[Image, ...] = field(default=())
     outcome: Outcome = Outcome.ANSWERED
 
 
@@ -170,6 +189,12 @@ class Assistant:
             self._guard.admit(who)
         return question
 
+    def reserve(self, session_id: str) -> Ticket:
+        """Take a turn's place in the session's order now, before its question is ready (its
+        files still downloading): pass it to `submit`, or `release()` it if the question is
+        refused, else every later turn of the session waits for it."""
+        return self._turns.enter(session_id)
+
     def submit(
         self,
         session_id: str,
@@ -177,14 +202,19 @@ class Assistant:
         *,
         on_text: TextListener | None = None,
         replaces: str | None = None,
+        ticket: Ticket | None = None,
     ) -> asyncio.Task[Answer]:
-        """Queue a turn now (its place in the session's order is taken at this call) and
-        start it. Await the task for the `Answer`; it raises `UserFacingError` on failure,
-        and is cancelled by `cancel()` or `forget()`. With `on_text`, the model's answer is
-        streamed: `on_text` gets the text written so far, each time it grows. With
-        `replaces`, the turn takes the place of the session's last turn, which must be the
-        one that asked `replaces` (an edited question); otherwise nothing happens."""
-        ticket = self._turns.enter(session_id)
+        """Queue a turn now (its place in the session's order is taken at this call, or was
+        by `reserve`: `ticket`) and start it. Await the task for the `Answer`; it raises
+        `UserFacingError` on failure, and is cancelled by `cancel()` or `forget()`. With
+        `on_text`, the model's answer is streamed: `on_text` hears each piece of text as it is
+        written, and each tool called. With `replaces`, the turn takes the place of the
+        session's last turn, which must be the one that asked `replaces` (an edited question);
+        otherwise nothing happens."""
+        if ticket is None:
+            ticket = self._turns.enter(session_id)
+        elif ticket.key != session_id:
+            raise ValueError(f"a place reserved in {ticket.key} submitted to {session_id}")
         task = asyncio.create_task(
             self._answer(ticket, session_id, question, on_text, replaces),
             name=f"mathbot-turn:{session_id}",
@@ -299,11 +329,13 @@ class Assistant:
             # are explained like the memory's.
             await self._guard.check_budget(question.who)
             async with (
-                self._store.turn_lock(session_id),
+                self._store.turn_lock(session_id) as lease,
                 self._store.session(session_id) as stored,
             ):
-                turn = TurnSession(stored, self.history_turns, replaces=replaces)
-                context = TurnContext()
+                turn = TurnSession(
+                    stored, self.history_turns, store=self._store, lease=lease, replaces=replaces
+                )
+                context = TurnContext(user=None if question.who is None else question.who.user_id)
                 result = await self._run_agent(turn, question, context, on_text)
                 await self._guard.record(question.who, result.context_wrapper.usage)
                 answer = final_text(result)
@@ -370,18 +402,23 @@ def check_question(question: str) -> str:
     return text
 
 
-async def relay_text(streamed: RunResultStreaming, on_text: TextListener) -> None:
-    """Pass the text of the model response being written to `on_text` as it grows; a new
-    response (after a tool call) starts over. Raises what the run raised."""
-    text = ""
+async def relay_text(streamed: RunResultStreaming, listener: TextListener) -> None:
+    """Tell `listener` what the model writes as it writes it (each piece once, so the work per
+    event is that piece's), and each tool it calls before the tool runs. Raises what the run
+    raised."""
+    written = False  # text was given since the last `progress`
     async for event in streamed.stream_events():
-        if event.type != "raw_response_event":
-            continue
-        if event.data.type == "response.created":
-            text = ""
-        elif event.data.type == "response.output_text.delta":
-            text += event.data.delta
-            on_text(text)
+        if event.type == "run_item_stream_event":
+            if event.name == "tool_called" and isinstance(event.item, ToolCallItem):
+                listener.progress(event.item.tool_name or "")
+                written = False
+        elif event.type == "raw_response_event":
+            if event.data.type == "response.created" and written:
+                listener.progress(None)  # a new response without a tool call: starts over
+                written = False
+            elif event.data.type == "response.output_text.delta" and event.data.delta:
+                listener.text(event.data.delta)
+                written = True
 
 
 def final_text(result: RunResult | RunResultStreaming) -> str:

@@ -10,7 +10,7 @@ import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
 from ..errors import UserFacingError
-from ..memory.outage import StoreUnavailable
+from ..memory.outage import LostTurnLock, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ MALFORMED = "The math model sent a malformed answer. Please try again."
 TOO_MANY_STEPS = "That took too many steps. Try splitting it into smaller questions."
 EMPTY = "The math model sent an empty answer. Please ask again, perhaps in other words."
 NO_MEMORY = "I can't reach my memory right now. Please try again in a minute."
+LOST_TURN = (
+    "My memory server was interrupted while I was answering, so I didn't keep that answer. "
+    "Please ask again."
+)
 
 
 class FailureExplainer:
@@ -41,6 +45,9 @@ class FailureExplainer:
     def explain(self, exc: BaseException) -> UserFacingError:
         if isinstance(exc, UserFacingError):
             return exc
+        if isinstance(exc, LostTurnLock):
+            log.warning("turn not stored, its lock was lost: %s", exc)
+            return UserFacingError(LOST_TURN)
         if isinstance(exc, StoreUnavailable):
             log.warning("memory store unavailable: %s", exc)
             return UserFacingError(NO_MEMORY)

@@ -43,6 +43,11 @@ class Ticket:
         self._previous = previous
         self._mine = mine
 
+    @property
+    def key(self) -> str:
+        """The queue this place is in (a session id)."""
+        return self._key
+
     async def __aenter__(self) -> Ticket:
         if self._previous is not None:
             try:

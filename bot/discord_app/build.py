@@ -1,4 +1,5 @@
-"""Putting the Discord bot together: the plain or sharded client, with the slash commands."""
+"""Putting the Discord bot together: the plain or sharded client, with the slash commands and
+the message menu."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from ..config.settings import Settings
 from ..core.assistant import Assistant
 from .client import MathBot, ShardedMathBot
 from .commands import SLASH_COMMANDS
+from .menu import ask_about
+from .tree import AppCommand
+
+APP_COMMANDS: tuple[AppCommand, ...] = (*SLASH_COMMANDS, ask_about)
 
 
 def build_bot(settings: Settings, assistant: Assistant, **options: Any) -> MathBot:
     """The plain client, or the sharded one when shards are configured. Extra keyword
     arguments go to the `discord.Client`."""
     if settings.shard_count is None:
-        return MathBot(settings, assistant, commands=SLASH_COMMANDS, **options)
+        return MathBot(settings, assistant, commands=APP_COMMANDS, **options)
     options.setdefault("shard_count", settings.shard_count)
     if settings.shard_ids is not None:
         options.setdefault("shard_ids", list(settings.shard_ids))
-    return ShardedMathBot(settings, assistant, commands=SLASH_COMMANDS, **options)
+    return ShardedMathBot(settings, assistant, commands=APP_COMMANDS, **options)

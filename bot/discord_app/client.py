@@ -13,7 +13,7 @@ from ..config.settings import Settings
 from ..core.assistant import Assistant
 from .inflight import InFlight
 from .messages import MessageFlow
-from .tree import MathCommandTree, SlashCommand
+from .tree import AppCommand, MathCommandTree
 from .ways import way_in
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class MathBot(discord.Client):
         settings: Settings,
         assistant: Assistant,
         *,
-        commands: Iterable[SlashCommand],
+        commands: Iterable[AppCommand],
         **options: Any,
     ) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())

@@ -8,13 +8,15 @@ import discord
 from discord import app_commands
 
 from ..config.settings import SessionScope
-from ..core.assistant import MAX_QUESTION_CHARS
+from ..core.assistant import MAX_QUESTION_CHARS, Answer
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from .client import MathBot
+from .live import LiveReply
 from .messages import outcome
-from .replies import NO_PINGS, send_followups
+from .replies import NO_PINGS, render, send_followups, show_pieces
 from .requesters import from_interaction
+from .slash_reply import InteractionSurface
 from .tree import SlashCommand
 
 QUOTE_LIMIT = 200
@@ -45,13 +47,21 @@ async def math(
     except QuietRefusal:
         await private_reply(interaction, NOT_HERE)
         return
+    heading = quote(question)
+    live = LiveReply(interval=bot.settings.stream_edit_interval, heading=heading)
+    on_text = live if bot.settings.streaming else None
     async with bot.in_flight.track():
-        turn = bot.assistant.submit(session_id(interaction), admitted)
+        turn = bot.assistant.submit(session_id(interaction), admitted, on_text=on_text)
         await interaction.response.defer(thinking=True)
+        surface = InteractionSurface(interaction, heading=heading)
+        if on_text is not None:
+            live.start_on(surface)
         answer = await outcome(turn)
-        await send_followups(
-            interaction, f"{quote(question)}\n{answer.text}", pictures=answer.attachments
-        )
+        shown = Answer(f"{heading}\n{answer.text}", answer.attachments)
+        if on_text is not None:
+            await live.finish(shown)
+        else:
+            await show_pieces([], surface, await render(shown.text, shown.attachments))
 
 
 @app_commands.command()
@@ -142,6 +152,8 @@ def help_text(scope: SessionScope, history_turns: int) -> str:
             "Follow up in the same thread or DM: I remember the conversation, so "
             "`multiply that by 2` works. Attach .txt/.md/.tex/.csv files or images to ask "
             "about them; edit your latest question to ask it again.",
+            "**About a message:** reply to it with a mention, or pick *Apps → Ask mathbot* "
+            "in its menu (right-click, or long-press on a phone).",
             "**Commands:** `/math` ask · `/cancel` stop the question in progress · "
             "`/history` what I remember · `/export` download it · `/forget` delete it · "
             "`/usage` tokens used · `/help` this message.",

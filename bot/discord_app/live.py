@@ -10,38 +10,45 @@ import discord
 
 from ..core.assistant import Answer
 from ..render.discord_limits import MESSAGE_CHARS
+from ..render.drafts import DraftRenderer
 from ..render.splitting import split_message
-from ..render.unicode import to_discord_text
-from .replies import MAX_ANSWER_MESSAGES, NO_PINGS, Piece, send_piece, show_in_place
+from .replies import MAX_ANSWER_MESSAGES, ChannelSurface, Piece, Surface, render, show_pieces
 
 log = logging.getLogger(__name__)
 
 # A draft shows at most this much of the answer written so far: what fits the messages an
 # answer may take. Each edit's work is bounded by it however long the answer grows.
 DRAFT_CHARS = MAX_ANSWER_MESSAGES * MESSAGE_CHARS
+# What a draft says while a tool runs, by tool (any other tool: `WORKING`).
+PROGRESS = {"calculate": "calculating…", "check": "calculating…", "plot": "drawing the graph…"}
+WORKING = "working…"
 
 
-def draft_chunks(text: str) -> list[str]:
-    """The messages of a draft of `text`: at most `MAX_ANSWER_MESSAGES`, made from its first
-    `DRAFT_CHARS` characters (call it in a thread: inline math conversion is CPU work)."""
-    return split_message(to_discord_text(text[:DRAFT_CHARS]))[:MAX_ANSWER_MESSAGES]
+def progress_line(labels: list[str]) -> str:
+    """The draft's line while tools run, e.g. `*calculating… drawing the graph…*`."""
+    return "*" + " ".join(labels) + "*"
 
 
 class LiveReply:
-    """Shows an answer while the model writes it.
+    """Shows an answer while the model writes it (the core's `TextListener`).
 
-    `update()` (the core's text listener) only records the latest text; a background task
-    posts it, then edits the message at most once per `interval` seconds, continuing in a
-    new message past Discord's 2,000 characters. Drafts are rendered in a thread and show
-    at most the answer's first `DRAFT_CHARS` characters. `finish()` puts the final, fully rendered
-    answer (math images included) in place of the draft.
+    `text()` and `progress()` only record what happened; a background task posts a draft,
+    then edits it at most once per `interval` seconds, continuing in a new message past
+    Discord's 2,000 characters. While a tool runs the draft says so ("calculating…"); the
+    answer written after it takes its place. Drafts show at most the answer's first
+    `DRAFT_CHARS` characters, under `heading` if one is given, with inline math as Unicode
+    (converted incrementally, in a thread). `finish()` puts the final, fully rendered answer
+    (math images included) in place of the draft, on the same `Surface`.
     """
 
-    def __init__(self, *, interval: float) -> None:
-        self._destination: discord.abc.Messageable | None = None
-        self._reply_to: discord.Message | None = None
+    def __init__(self, *, interval: float, heading: str = "") -> None:
+        self._surface: Surface | None = None
         self._interval = interval
-        self._text = ""
+        self._drafts = DraftRenderer(limit=DRAFT_CHARS, heading=heading)
+        self._new: list[str] = []  # text written since the last draft
+        self._taken = 0  # characters of the answer taken since it (re)started
+        self._restart = False  # the answer started over since the last draft
+        self._labels: list[str] = []  # what the tools running since the last text are doing
         self._changed = asyncio.Event()
         self._sent: list[discord.Message] = []
         self._shown: list[str] = []
@@ -49,15 +56,32 @@ class LiveReply:
         self._last_change = float("-inf")  # loop time of the last post or edit
         self._stop = asyncio.Event()
 
-    def update(self, text: str) -> None:
-        self._text = text
+    def text(self, more: str) -> None:
+        more = more[: DRAFT_CHARS - self._taken]
+        if more:
+            self._taken += len(more)
+            self._new.append(more)
+            self._labels.clear()
+            self._changed.set()
+
+    def progress(self, tool: str | None) -> None:
+        self._new.clear()
+        self._taken = 0
+        self._restart = True
+        label = None if tool is None else PROGRESS.get(tool, WORKING)
+        if label is not None and label not in self._labels:
+            self._labels.append(label)
         self._changed.set()
 
     def start(
         self, destination: discord.abc.Messageable, *, reply_to: discord.Message | None
     ) -> None:
         """Begin showing drafts in `destination` (text that came before is shown at once)."""
-        self._destination, self._reply_to = destination, reply_to
+        self.start_on(ChannelSurface(destination, reply_to))
+
+    def start_on(self, surface: Surface) -> None:
+        """Begin showing drafts on `surface`."""
+        self._surface = surface
         self._task = asyncio.create_task(self._publish(), name="mathbot-live-reply")
 
     async def finish(self, answer: Answer) -> list[discord.Message]:
@@ -69,9 +93,10 @@ class LiveReply:
         if self._sent:  # the final edit keeps to the pace too
             loop = asyncio.get_running_loop()
             await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
-        if self._destination is None:
+        if self._surface is None:
             return []
-        return await show_in_place(self._sent, self._destination, answer, reply_to=self._reply_to)
+        pieces = await render(answer.text, answer.attachments) if answer.text else []
+        return await show_pieces(self._sent, self._surface, pieces)
 
     async def _publish(self) -> None:
         """Push drafts, at most one change per interval, until `finish()` stops it."""
@@ -84,25 +109,40 @@ class LiveReply:
             if self._stop.is_set():
                 return
             try:
-                await self._show(self._text)
+                await self._show()
             except discord.HTTPException as exc:
                 log.warning("could not update a streamed reply: %s", exc)
             self._last_change = loop.time()
             with contextlib.suppress(TimeoutError):  # the pause, cut short by finish()
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 
-    async def _show(self, text: str) -> None:
-        chunks = await asyncio.to_thread(draft_chunks, text)
+    def _draft(self, new: str, restart: bool, labels: list[str]) -> list[str]:
+        """The draft's messages (in a thread: converting math is CPU work)."""
+        if restart:
+            self._drafts.reset()
+        draft = self._drafts.update(new)
+        if labels:
+            draft = self._drafts.show(progress_line(labels))
+        return split_message(draft)[:MAX_ANSWER_MESSAGES]
+
+    async def _show(self) -> None:
+        assert self._surface is not None, "start() first"
+        new, self._new = "".join(self._new), []
+        restart, self._restart = self._restart, False
+        chunks = await asyncio.to_thread(self._draft, new, restart, list(self._labels))
+        if not chunks:
+            return
+        sent = await self._surface.editable(self._sent)
+        if sent is not self._sent:  # moved elsewhere: what was shown stays as it is
+            self._sent, self._shown = sent, self._shown[: len(sent)]
         for index, chunk in enumerate(chunks):
-            if index < len(self._shown):
+            if index < len(self._sent):
                 if self._shown[index] != chunk:
-                    await self._sent[index].edit(content=chunk, allowed_mentions=NO_PINGS)
+                    await self._surface.edit(self._sent[index], Piece(chunk))
                     self._shown[index] = chunk
             else:
-                await self._send(Piece(chunk))
+                self._sent.append(await self._surface.post(Piece(chunk), first=not self._sent))
                 self._shown.append(chunk)
-
-    async def _send(self, piece: Piece) -> None:
-        assert self._destination is not None, "start() first"
-        reply_to = None if self._sent else self._reply_to
-        self._sent.append(await send_piece(self._destination, piece, reply_to=reply_to))
+        while len(self._sent) > len(chunks):  # a shorter draft (the answer started over)
+            self._shown.pop()
+            await self._surface.delete(self._sent.pop())

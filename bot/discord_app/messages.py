@@ -9,22 +9,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import aiohttp
 import discord
 
 from ..config.settings import Settings
-from ..core.assistant import Answer, Assistant, Outcome, Question, TextListener
+from ..core.assistant import Answer, Assistant, Outcome, Question
 from ..core.failures import GENERIC
+from ..core.turn_order import Ticket
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
-from ..render.uploads import (
-    NO_IMAGES,
-    Upload,
-    check_attachments,
-    check_size,
-    kind_of,
-    size_limit,
-)
+from . import asking
 from .live import LiveReply
 from .replies import NO_PINGS, send_answer, show_in_place, typing_in
 from .requesters import from_message
@@ -37,7 +30,6 @@ log = logging.getLogger(__name__)
 
 THREAD_NAME_LIMIT = 100
 STOPPED = "Stopped: I dropped that question (nothing of it is remembered)."
-_CHUNK_BYTES = 64 * 1024  # read from an attachment's URL at a time
 
 
 class MessageFlow:
@@ -52,39 +44,52 @@ class MessageFlow:
         self._asked = AskedLog()
 
     async def handle(self, message: discord.Message) -> None:
-        """A new message: answer it if it is for the bot."""
+        """A new message: answer it if it is for the bot, in the order the asker's messages
+        arrived (its turn's place is taken before its files are downloaded)."""
         me = self._client.user
         if me is None or way_in(message, me) is None:
             return
+        early = self._session_known(message, _continues(message, me))
+        ticket = self._assistant.reserve(early) if early is not None else None
         try:
-            question = await self._admit(message, me)
-        except UserFacingError as exc:
-            await self._refuse(message, exc)
-            return
-        except QuietRefusal:
-            return
+            question, about = await self._admit(message, me)
+        except BaseException as exc:
+            if ticket is not None:
+                ticket.release()  # refused: later turns need not wait for it
+            if isinstance(exc, UserFacingError):
+                await self._refuse(message, exc)
+                return
+            if isinstance(exc, QuietRefusal):
+                return
+            raise
         asked = self._asked.add(message.id, Asked(question.text))
         try:
-            await self._answer(message, question, asked)
+            await self._answer(message, question, asked, about, ticket)
         finally:
             asked.ready.set()
 
-    async def _answer(self, message: discord.Message, question: Question, asked: Asked) -> None:
-        live = LiveReply(interval=self._settings.stream_edit_interval)
-        on_text = live.update if self._settings.streaming else None
-        turn, asked.session_id = self._submit_early(message, question, on_text)
-        destination, reply_to = await self._destination(message, question.text)
+    async def _answer(
+        self,
+        message: discord.Message,
+        question: Question,
+        asked: Asked,
+        about: discord.Message | None,
+        ticket: Ticket | None,
+    ) -> None:
+        live = live_reply(self._settings)
+        in_place = _answered_in_place(message) or _is_mine(about, self._client.user)
+        turn = None
+        known = self._session_known(message, in_place)
+        if known is not None:  # queued at once: a user's messages are answered in order
+            asked.session_id = known
+            turn = self._assistant.submit(known, question, on_text=live, ticket=ticket)
+        title = _title(message, about, self._client.user) or question.text
+        destination, reply_to = await self._destination(message, title, in_place)
         if turn is None:
             asked.session_id = self._conversation(message, destination.id)
-            turn = self._assistant.submit(asked.session_id, question, on_text=on_text)
+            turn = self._assistant.submit(asked.session_id, question, on_text=live)
         asked.destination = destination
-        async with typing_in(destination):
-            if on_text is not None:
-                live.start(destination, reply_to=reply_to)
-            answer = await outcome(turn)
-            asked.sent = await show(
-                live if on_text else None, destination, answer, reply_to=reply_to
-            )
+        asked.sent = await show_turn(turn, live, destination, reply_to=reply_to)
 
     async def handle_edit(self, before: discord.Message, after: discord.Message) -> None:
         """An edited question: if it is the latest the bot answered, ask it again and put
@@ -97,7 +102,7 @@ class MessageFlow:
         if asked.destination is None or not asked.sent:
             return
         try:
-            question = await self._admit(after, me)
+            question, _ = await self._admit(after, me)
         except UserFacingError as exc:
             await self._refuse(after, exc)
             return
@@ -111,25 +116,33 @@ class MessageFlow:
         asked.sent = await show_in_place(asked.sent, asked.destination, answer)
         asked.question = question.text
 
-    async def _admit(self, message: discord.Message, me: discord.ClientUser) -> Question:
-        """The question in a message, with its attached files, if it may be asked.
+    async def _admit(
+        self, message: discord.Message, me: discord.ClientUser
+    ) -> tuple[Question, discord.Message | None]:
+        """The question in a message, with its attached files and the message it replies to
+        (its text quoted, its files attached), if it may be asked; and that message.
 
         Nothing is downloaded before the files' number, kinds and declared sizes are checked
         and the asker is admitted (access lists, rate limit); each download then stops at
-        its size limit, whatever size Discord declared.
+        its size limit, whatever size Discord declared. A reply to one of the bot's own
+        answers quotes its text only, and not even that when this conversation remembers it.
         """
         text = strip_mention(message.content, me.id)
         who = from_message(message)
-        attachments = message.attachments
-        if not attachments:
-            return self._assistant.admit(text, who)
-        kinds = check_attachments([(a.filename, a.content_type, a.size) for a in attachments])
-        if "image" in kinds and not self._assistant.images_allowed:
-            raise UserFacingError(NO_IMAGES)
-        self._assistant.admit_asker(who)
-        session = _http_session(self._client)
-        uploads = tuple([await download(a, session) for a in attachments])
-        return self._assistant.admit(text, who, uploads, asker_admitted=True)
+        about = await asking.replied_to(message)
+        quoted = about
+        if about is not None and _is_mine(about, me):
+            here = self._conversation(message, message.channel.id)
+            if self._asked.answered_in(about.id) == here:
+                quoted = None  # the conversation remembers it: no need to send it again
+        pending = asking.prepare(
+            text,
+            message.attachments,
+            quoted,
+            images_allowed=self._assistant.images_allowed,
+            about_files=not _is_mine(about, me),
+        )
+        return await asking.admit(self._assistant, self._client, who, pending), about
 
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
@@ -145,27 +158,26 @@ class MessageFlow:
         """The conversation of a question asked in `message` and answered in channel `where`."""
         return conversation_id(self._scope, user_id=message.author.id, channel_id=where)
 
-    def _submit_early(
-        self, message: discord.Message, question: Question, on_text: TextListener | None
-    ) -> tuple[asyncio.Task[Answer] | None, str]:
-        """Queue the turn at once when its session is already known, so a user's messages
-        are answered in the order they arrived."""
-        if self._scope == "channel" and not _answered_in_place(message):
-            return None, ""  # channel scope, new thread: its conversation is the thread's
-        session_id = self._conversation(message, message.channel.id)
-        return self._assistant.submit(session_id, question, on_text=on_text), session_id
+    def _session_known(self, message: discord.Message, in_place: bool) -> str | None:
+        """The question's conversation, when it is known before its answer's place is: always
+        under user scope; under channel scope only when it is answered in place (a new
+        thread is a new conversation, which no earlier turn can be queued in)."""
+        if self._scope == "channel" and not in_place:
+            return None
+        return self._conversation(message, message.channel.id)
 
     async def _destination(
-        self, message: discord.Message, question: str
+        self, message: discord.Message, title: str, in_place: bool
     ) -> tuple[MessageableChannel, discord.Message | None]:
-        """Where the answer goes, and the message to reply to when it is not in a thread."""
+        """Where the answer goes (a new thread is named after `title`), and the message to
+        reply to when it is not in a thread."""
         channel = message.channel
         if _answered_in_place(message):
             return channel, None
-        if not isinstance(channel, discord.TextChannel):
+        if in_place or not isinstance(channel, discord.TextChannel):
             return channel, message
         try:
-            thread = await message.create_thread(name=thread_name(question))
+            thread = await message.create_thread(name=thread_name(title))
         except discord.Forbidden:
             self._warn_no_threads(message)
             return channel, message
@@ -216,6 +228,34 @@ class AskedLog:
     def get(self, message_id: int) -> Asked | None:
         return self._items.get(message_id)
 
+    def answered_in(self, answer_id: int) -> str | None:
+        """The conversation of the bot's answer message `answer_id`, if it is one of these."""
+        for asked in self._items.values():
+            if any(sent.id == answer_id for sent in asked.sent):
+                return asked.session_id
+        return None
+
+
+def live_reply(settings: Settings) -> LiveReply | None:
+    """A streamed reply for a turn's answer, or None when answers are not streamed."""
+    return LiveReply(interval=settings.stream_edit_interval) if settings.streaming else None
+
+
+async def show_turn(
+    turn: asyncio.Task[Answer],
+    live: LiveReply | None,
+    destination: discord.abc.Messageable,
+    *,
+    reply_to: discord.Message | None,
+) -> list[discord.Message]:
+    """Wait for the turn's answer, typing (and streaming it, with `live`) in `destination`,
+    then show it there; the messages that show it."""
+    async with typing_in(destination):
+        if live is not None:
+            live.start(destination, reply_to=reply_to)
+        answer = await outcome(turn)
+        return await show(live, destination, answer, reply_to=reply_to)
+
 
 async def show(
     live: LiveReply | None,
@@ -234,44 +274,25 @@ async def show(
     )
 
 
-async def download(
-    attachment: discord.Attachment, session: aiohttp.ClientSession | None = None
-) -> Upload:
-    """An attached file, if it is a kind we read and not too big: the declared size is checked
-    before downloading, the bytes received while downloading (streamed through `session`, the
-    client's HTTP session, and stopped at the limit). Without a session the file is read whole
-    by discord.py and its length checked after."""
-    name, content_type = attachment.filename, attachment.content_type
-    kind = kind_of(name, content_type)
-    limit = size_limit(kind)
-    check_size(name, kind, attachment.size)
-    if session is None:
-        data = await attachment.read()
-    else:
-        data = await _read_capped(session, attachment.url, limit + 1)
-    check_size(name, kind, len(data))  # the size Discord declared is not trusted
-    return Upload(name, kind, content_type or "", data)
+def _title(
+    message: discord.Message, about: discord.Message | None, me: discord.abc.User | None
+) -> str:
+    """What a new thread is named after: the typed question, else the message it is about."""
+    typed = strip_mention(message.content, me.id) if me is not None else message.content
+    return typed or (about.content if about is not None else "")
 
 
-async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
-    """At most `cap` bytes of `url`: the download stops as soon as it has received them."""
-    received = bytearray()
-    async with session.get(url) as response:
-        if response.status != 200:
-            raise discord.HTTPException(response, "could not download an attachment")
-        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
-            received += chunk
-            if len(received) >= cap:
-                break
-    return bytes(received[:cap])
+def _continues(message: discord.Message, me: discord.abc.User) -> bool:
+    """Whether `message` replies to one of the bot's messages, as far as is known without
+    fetching anything (Discord sends the replied message with the reply)."""
+    resolved = message.reference.resolved if message.reference is not None else None
+    return isinstance(resolved, discord.Message) and _is_mine(resolved, me)
 
 
-def _http_session(client: discord.Client) -> aiohttp.ClientSession | None:
-    """discord.py's own HTTP session (it has no public accessor), if it has one open."""
-    session = getattr(client.http, "_HTTPClient__session", None)
-    if isinstance(session, aiohttp.ClientSession) and not session.closed:
-        return session
-    return None
+def _is_mine(about: discord.Message | None, me: discord.abc.User | None) -> bool:
+    """Whether `about` is one of the bot's own messages: a reply to it continues that
+    conversation, answered where it is."""
+    return about is not None and me is not None and about.author.id == me.id
 
 
 def _answered_in_place(message: discord.Message) -> bool:

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import discord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from ..core.assistant import Answer
 from ..render.answer import prepare_answer
 from ..render.discord_limits import ATTACHMENTS_PER_MESSAGE
+from ..render.images import Image
 from ..render.splitting import split_message
 
 log = logging.getLogger(__name__)
@@ -33,23 +34,44 @@ REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, 
 # attaches the whole answer (as the model wrote it, Markdown and LaTeX) as `answer.md`.
 MAX_ANSWER_MESSAGES = 5
 FULL_ANSWER_NAME = "answer.md"
+FULL_ANSWER_DESCRIPTION = "The whole answer, as written (Markdown and LaTeX)"
 CONTINUED_NOTE = "*…the answer is too long for chat: the whole of it is in `answer.md`.*"
 
 _PLACEHOLDER = re.compile(r"\[formula (\d+)\]")
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file other than a picture sent with an answer (the whole answer as `answer.md`)."""
+
+    name: str
+    data: bytes
+    description: str = ""
+
+
+Attachment = Image | Document
+
+
+def _file(attached: Attachment) -> discord.File:
+    data = attached.png if isinstance(attached, Image) else attached.data
+    return discord.File(
+        io.BytesIO(data), filename=attached.name, description=attached.description or None
+    )
+
+
+@dataclass(frozen=True)
 class Piece:
-    """One Discord message of an answer: its text and the formula images it shows."""
+    """One Discord message of an answer: its text and the files (images first) it shows."""
 
     text: str
-    images: tuple[tuple[str, bytes], ...] = ()
+    images: tuple[Attachment, ...] = ()
 
     def files(self) -> list[discord.File]:
-        return [discord.File(io.BytesIO(png), filename=name) for name, png in self.images]
+        """Fresh files for one request (an upload consumes them), with their alt text."""
+        return [_file(attached) for attached in self.images]
 
 
-async def render(text: str, pictures: Sequence[tuple[str, bytes]] = ()) -> list[Piece]:
+async def render(text: str, pictures: Sequence[Image] = ()) -> list[Piece]:
     """The answer as Discord messages: inline math as Unicode, display math as PNG images
     (drawn in a thread) attached to the message that mentions them, cut to Discord's size;
     `pictures` (e.g. plots) go with the last message. An answer longer than
@@ -58,17 +80,18 @@ async def render(text: str, pictures: Sequence[tuple[str, bytes]] = ()) -> list[
     prepared = await asyncio.to_thread(prepare_answer, text)
     images = dict(enumerate(prepared.images, start=1))
     chunks = await asyncio.to_thread(split_message, prepared.text)
-    extra: tuple[tuple[str, bytes], ...] = ()
+    extra: tuple[Document, ...] = ()
     if len(chunks) > MAX_ANSWER_MESSAGES:
         chunks = [*chunks[: MAX_ANSWER_MESSAGES - 1], CONTINUED_NOTE]
-        extra = ((FULL_ANSWER_NAME, text.encode()),)
+        extra = (Document(FULL_ANSWER_NAME, text.encode(), FULL_ANSWER_DESCRIPTION),)
     pieces: list[Piece] = []
     for chunk in chunks:
         shown = [int(n) for n in _PLACEHOLDER.findall(chunk)]
         pieces.append(Piece(chunk, tuple(images.pop(n) for n in shown if n in images)))
     if extra:
         images.clear()  # formulas of the part not shown: their source is in the file
-    leftover = (*extra, *images.values(), *pictures)  # lost placeholders, pictures, the file
+    # lost placeholders, pictures, the file
+    leftover: tuple[Attachment, ...] = (*extra, *images.values(), *pictures)
     if leftover:
         last = pieces.pop() if pieces else Piece("")
         files = last.images + tuple(leftover)
@@ -82,7 +105,7 @@ async def send_answer(
     destination: discord.abc.Messageable,
     text: str,
     *,
-    pictures: Sequence[tuple[str, bytes]] = (),
+    pictures: Sequence[Image] = (),
     reply_to: discord.Message | None = None,
 ) -> list[discord.Message]:
     """Send `text` in as many messages as it takes; the first may reply to `reply_to`."""
@@ -113,6 +136,73 @@ def _retrying() -> AsyncRetrying:
     )
 
 
+class Surface(Protocol):
+    """Where the messages of one answer go: posted, edited and deleted there."""
+
+    async def post(self, piece: Piece, *, first: bool) -> discord.Message:
+        """A new message of the answer (`first`: the answer's first)."""
+        ...
+
+    async def edit(self, message: discord.Message, piece: Piece) -> None: ...
+
+    async def delete(self, message: discord.Message) -> None: ...
+
+    async def editable(self, sent: list[discord.Message]) -> list[discord.Message]:
+        """Those of the answer's messages `sent` so far that may still be changed (the rest
+        stay as they are)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChannelSurface:
+    """Messages in a channel; the first may reply to `reply_to`."""
+
+    destination: discord.abc.Messageable
+    reply_to: discord.Message | None = None
+
+    async def post(self, piece: Piece, *, first: bool) -> discord.Message:
+        return await send_piece(self.destination, piece, reply_to=self.reply_to if first else None)
+
+    async def edit(self, message: discord.Message, piece: Piece) -> None:
+        await edit_piece(message, piece)
+
+    async def delete(self, message: discord.Message) -> None:
+        await message.delete()
+
+    async def editable(self, sent: list[discord.Message]) -> list[discord.Message]:
+        return sent
+
+
+async def edit_piece(message: discord.Message, piece: Piece) -> None:
+    """Make `message` show `piece` (its text and files), retried on Discord server errors."""
+
+    def edit() -> Awaitable[discord.Message]:
+        # fresh files on every attempt: an upload consumes them
+        return message.edit(
+            content=piece.text, attachments=piece.files(), allowed_mentions=NO_PINGS
+        )
+
+    await retried(edit)
+
+
+async def show_pieces(
+    sent: list[discord.Message], surface: Surface, pieces: Sequence[Piece]
+) -> list[discord.Message]:
+    """Turn the messages already `sent` on `surface` into `pieces`: edit them, add or delete
+    as needed."""
+    sent = await surface.editable(sent)
+    shown: list[discord.Message] = []
+    for index, piece in enumerate(pieces):
+        if index < len(sent):
+            await surface.edit(sent[index], piece)
+            shown.append(sent[index])
+        else:
+            shown.append(await surface.post(piece, first=not shown))
+    for extra in sent[len(pieces) :]:
+        await surface.delete(extra)
+    return shown
+
+
 async def show_in_place(
     sent: list[discord.Message],
     destination: discord.abc.Messageable,
@@ -122,23 +212,7 @@ async def show_in_place(
 ) -> list[discord.Message]:
     """Turn the messages already `sent` into `answer`: edit them, add or delete as needed."""
     pieces = await render(answer.text, answer.attachments) if answer.text else []
-    shown: list[discord.Message] = []
-    for index, piece in enumerate(pieces):
-        if index < len(sent):
-            message = sent[index]
-
-            def edit(m: discord.Message = message, p: Piece = piece) -> Awaitable[discord.Message]:
-                # fresh files on every attempt: an upload consumes them
-                return m.edit(content=p.text, attachments=p.files(), allowed_mentions=NO_PINGS)
-
-            await retried(edit)
-            shown.append(message)
-        else:
-            first = not shown
-            shown.append(await send_piece(destination, piece, reply_to=reply_to if first else None))
-    for extra in sent[len(pieces) :]:
-        await extra.delete()
-    return shown
+    return await show_pieces(sent, ChannelSurface(destination, reply_to), pieces)
 
 
 async def send_piece(
@@ -158,7 +232,7 @@ async def send_followups(
     interaction: discord.Interaction,
     text: str,
     *,
-    pictures: Sequence[tuple[str, bytes]] = (),
+    pictures: Sequence[Image] = (),
     ephemeral: bool = False,
 ) -> None:
     """Answer a deferred interaction with as many followup messages as `text` needs."""

@@ -15,6 +15,7 @@ from .replies import NO_PINGS
 log = logging.getLogger(__name__)
 
 SlashCommand = app_commands.Command[Any, ..., Any]  # one command, whatever it takes
+AppCommand = SlashCommand | app_commands.ContextMenu  # a slash command or a message menu
 
 _COMMAND_KEYS = ("name", "description", "type", "nsfw", "default_member_permissions")
 _OPTION_KEYS = (
@@ -74,6 +75,7 @@ def normalize_commands(commands: Any) -> list[dict[str, Any]]:
 def _normalize_command(command: dict[str, Any]) -> dict[str, Any]:
     data = {key: command.get(key) for key in _COMMAND_KEYS}
     data["type"] = data["type"] or 1
+    data["description"] = data["description"] or ""  # a message menu has none
     data["nsfw"] = bool(data["nsfw"])
     data["contexts"] = sorted(command.get("contexts") or [])
     data["integration_types"] = sorted(command.get("integration_types") or [0])

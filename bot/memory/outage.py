@@ -26,6 +26,12 @@ class TurnLockTimeout(StoreUnavailable):
     """Another process kept the session's turn for longer than this store waits for it."""
 
 
+class LostTurnLock(StoreUnavailable):
+    """A turn's lock was lost before its commit (it expired, or the memory server restarted),
+    so another process may have run a turn of the session meanwhile: the commit is refused
+    and nothing of the turn is stored."""
+
+
 def require_extra(extra: str, what: str, imports: Callable[[], object]) -> None:
     try:
         imports()

@@ -1,6 +1,6 @@
 """PostgreSQL memory: the SDK's `SQLAlchemySession` over one shared engine, with a
-cross-process turn lock (an advisory lock). sqlalchemy and asyncpg are imported only when
-this store is opened, so the default install does without them."""
+cross-process turn lock (an advisory lock) whose commits are fenced. sqlalchemy and asyncpg
+are imported only when this store is opened, so the default install does without them."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from agents import TResponseInputItem
 from agents.memory import Session
 
 from ..config.settings import POSTGRES_SCHEMES
+from . import postgres_fence, postgres_rows
 from .outage import GuardedSession, TurnLockTimeout, outages_raised, require_extra, where
+from .store import TurnLease
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,8 @@ class PostgresStore:
     `start()` makes the process's one `AsyncEngine` (pre-ping on checkout, so connections
     killed by a server restart are replaced) and creates the SDK's tables if missing;
     `close()` disposes of it. Each turn holds a session-level advisory lock
-    (`pg_advisory_lock(turn_lock_key(session_id))`) on a pooled connection of its own.
+    (`pg_advisory_lock(turn_lock_key(session_id))`) on a pooled connection of its own, and
+    its commit is fenced by a token in `fence_table` (`postgres_fence`).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class PostgresStore:
         *,
         sessions_table: str = "agent_sessions",
         messages_table: str = "agent_messages",
+        fence_table: str = "mathbot_turn_fence",
         max_concurrent_turns: int = 10,
         lock_wait: float = 300.0,
         connect_timeout: float = 10.0,
@@ -86,6 +91,7 @@ class PostgresStore:
         self.url = f"postgresql+asyncpg://{rest}"
         self.sessions_table = sessions_table
         self.messages_table = messages_table
+        self.fence_table = fence_table
         self.lock_wait = lock_wait
         self._connect_timeout = connect_timeout
         self._application_name = application_name
@@ -124,6 +130,8 @@ class PostgresStore:
             async with self._advisory_lock(_lock_key(b"mathbot:tables", tables), "tables"):
                 with outages_raised(is_postgres_outage, "PostgreSQL"):
                     await self._sdk_session("mathbot:startup", create_tables=True).get_items(1)
+                    async with self.engine.begin() as conn:
+                        await postgres_fence.create_table(conn, self.fence_table)
         except BaseException:
             engine, self._engine = self._engine, None
             await engine.dispose()
@@ -134,9 +142,24 @@ class PostgresStore:
     async def session(self, session_id: str) -> AsyncIterator[Session]:
         yield GuardedSession(self._sdk_session(session_id), is_postgres_outage, "PostgreSQL")
 
-    def turn_lock(self, session_id: str) -> contextlib.AbstractAsyncContextManager[None]:
-        """The session's advisory lock, held by this process for the whole turn."""
-        return self._advisory_lock(turn_lock_key(session_id), session_id)
+    @contextlib.asynccontextmanager
+    async def turn_lock(self, session_id: str) -> AsyncIterator[TurnLease]:
+        """The session's advisory lock, held by this process for the whole turn, and a
+        fresh fencing token for its commit."""
+        async with self._advisory_lock(turn_lock_key(session_id), session_id) as conn:
+            with outages_raised(is_postgres_outage, "PostgreSQL"):
+                lease = await postgres_fence.take(conn, self.fence_table, session_id)
+            yield lease
+
+    async def commit_turn(
+        self, lease: TurnLease, items: list[TResponseInputItem], *, replaces: str | None
+    ) -> None:
+        """One transaction: check the fence, then write the turn (`postgres_rows`)."""
+        tables = (self.sessions_table, self.messages_table)
+        with outages_raised(is_postgres_outage, "PostgreSQL"):
+            async with self.engine.begin() as conn:
+                await postgres_fence.check(conn, self.fence_table, lease)
+                await postgres_rows.write_turn(conn, tables, lease.session_id, items, replaces)
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None
@@ -155,7 +178,7 @@ class PostgresStore:
         )
 
     @contextlib.asynccontextmanager
-    async def _advisory_lock(self, key: int, name: str) -> AsyncIterator[None]:
+    async def _advisory_lock(self, key: int, name: str) -> AsyncIterator[AsyncConnection]:
         """`pg_advisory_lock(key)` on a dedicated autocommit connection, for the block.
 
         A connection that may still hold the lock (a failed or cancelled lock or unlock)
@@ -182,7 +205,7 @@ class PostgresStore:
                             ) from None
                         raise
                 try:
-                    yield
+                    yield conn
                 finally:
                     try:
                         unlocked = await conn.execute(

@@ -1,5 +1,6 @@
 """Redis memory: the SDK's `RedisSession` over one shared client, with a cross-process turn
-lock that expires unless renewed. redis is imported only when this store is opened."""
+lock that expires unless renewed and fences the turn's commit. redis is imported only when
+this store is opened."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from agents import TResponseInputItem
 from agents.memory import Session
 
 from ..config.settings import REDIS_SCHEMES
+from . import redis_keys
 from .outage import GuardedSession, TurnLockTimeout, outages_raised, require_extra, where
+from .store import TurnLease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -120,8 +124,9 @@ class RedisStore:
             await stored.close()  # leaves the shared client open; drops broken connections
 
     @contextlib.asynccontextmanager
-    async def turn_lock(self, session_id: str) -> AsyncIterator[None]:
-        """The session's Redis lock, renewed while the turn runs, released after it."""
+    async def turn_lock(self, session_id: str) -> AsyncIterator[TurnLease]:
+        """The session's Redis lock, renewed while the turn runs, released after it; its
+        random token is the lease's, checked at commit."""
         from redis.exceptions import LockError, RedisError
 
         lock = self.client.lock(
@@ -145,7 +150,7 @@ class RedisStore:
             raise TurnLockTimeout(f"waited {self.lock_wait:g} s for the turn lock of {session_id}")
         keeper = asyncio.create_task(self._keep(lock, session_id), name="mathbot-turn-lock")
         try:
-            yield
+            yield TurnLease(session_id, token)
         finally:
             keeper.cancel()
             await asyncio.wait([keeper])
@@ -155,6 +160,16 @@ class RedisStore:
                 log.warning("the turn lock of %s had expired before the turn ended", session_id)
             except (RedisError, OSError) as exc:  # it expires by itself; the outcome stands
                 log.warning("could not release the turn lock of %s: %r", session_id, exc)
+
+    async def commit_turn(
+        self, lease: TurnLease, items: list[TResponseInputItem], *, replaces: str | None
+    ) -> None:
+        """One MULTI/EXEC that checks the lock's token and writes the turn (`redis_keys`)."""
+        lock_name = self.lock_name(lease.session_id)
+        with outages_raised(is_redis_outage, "Redis"):
+            await redis_keys.write_turn(
+                self.client, self.key_prefix, lock_name, lease, items, replaces
+            )
 
     async def close(self) -> None:
         client, self._client = self._client, None

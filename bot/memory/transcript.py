@@ -11,7 +11,7 @@ from typing import Any
 from agents import TResponseInputItem
 
 from .history import user_turn_starts
-from .turn_session import question_text
+from .last_turn import question_text
 
 EXPORT_FORMAT = "mathbot.conversation/1"
 SHOWN_CHARS = 400

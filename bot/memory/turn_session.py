@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents import TResponseInputItem
 from agents.memory import Session, SessionSettings
 
 from ..render.uploads import without_images
-from .history import is_user_message, read_history, user_turn_starts
+from .history import read_history, user_turn_starts
+from .last_turn import NotLatestTurn, last_turn_start
+from .store import SessionStore, TurnLease
 
-
-class NotLatestTurn(Exception):
-    """An edited question is no longer the conversation's latest: its turn is not replaced."""
+__all__ = ["NotLatestTurn", "TurnSession"]
 
 
 class TurnSession:
@@ -20,15 +18,28 @@ class TurnSession:
 
     The SDK saves the user's message before it calls the model; holding the items here means a
     failed or killed turn leaves nothing behind. Reads see the bounded stored history plus
-    what this turn has added so far.
+    what this turn has added so far. The write goes through the store, fenced by the turn's
+    `lease`.
     """
 
     session_settings: SessionSettings | None = None
 
-    def __init__(self, stored: Session, history_turns: int, *, replaces: str | None = None) -> None:
+    def __init__(
+        self,
+        stored: Session,
+        history_turns: int,
+        *,
+        store: SessionStore,
+        lease: TurnLease,
+        replaces: str | None = None,
+    ) -> None:
+        if lease.session_id != stored.session_id:
+            raise ValueError("the lease is for another session")
         self.session_id = stored.session_id
         self._stored = stored
         self._history_turns = history_turns
+        self._store = store
+        self._lease = lease
         self._replaces = replaces
         self._pending: list[TResponseInputItem] = []
 
@@ -37,7 +48,9 @@ class TurnSession:
             history = await read_history(self._stored, self._history_turns)
         else:  # one turn more, since the last one is dropped
             history = await read_history(self._stored, self._history_turns + 1)
-            history = _without_last_turn(history, self._replaces)
+            # Checked here too, so that a stale edit costs no model call; the commit checks
+            # it again, in its transaction.
+            history = history[: last_turn_start(history, self._replaces, complete=True)]
             starts = user_turn_starts(history)
             if len(starts) > self._history_turns:
                 history = history[starts[-self._history_turns] :]
@@ -55,35 +68,11 @@ class TurnSession:
         await self._stored.clear_session()
 
     async def commit(self) -> None:
-        """Store the whole turn in one write (one transaction in every SDK store); images the
-        user sent are stored as a note. A replacing turn first removes the turn it replaces."""
+        """Store the whole turn in one transaction (replacing the last turn if this one
+        `replaces` it); images the user sent are stored as a note. Raises `NotLatestTurn` or
+        `LostTurnLock` with nothing written."""
         if not self._pending:
             return
-        if self._replaces is not None:
-            await self._drop_last_turn()
-        await self._stored.add_items(without_images(self._pending))
+        items = without_images(self._pending)
+        await self._store.commit_turn(self._lease, items, replaces=self._replaces)
         self._pending = []
-
-    async def _drop_last_turn(self) -> None:
-        while (item := await self._stored.pop_item()) is not None:
-            if is_user_message(item):
-                return
-
-
-def question_text(item: TResponseInputItem) -> str:
-    """The text a user message carries (its text parts, joined)."""
-    content: Any = dict(item).get("content")  # type: ignore[arg-type]
-    if isinstance(content, str):
-        return content
-    parts = [p.get("text", "") for p in content or () if isinstance(p, dict)]
-    return "\n".join(p for p in parts if p)
-
-
-def _without_last_turn(
-    history: list[TResponseInputItem], question: str
-) -> list[TResponseInputItem]:
-    """History before its last turn, which must be the one that asked `question`."""
-    starts = user_turn_starts(history)
-    if not starts or question_text(history[starts[-1]]) != question:
-        raise NotLatestTurn(question)
-    return history[: starts[-1]]

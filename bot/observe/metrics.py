@@ -7,7 +7,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: The ways a question comes in, the `way` label of `mathbot_questions_total`.
-WAYS = ("mention", "dm", "thread", "slash")
+WAYS = ("mention", "dm", "thread", "slash", "menu")
 #: How a turn ends, the `outcome` label of `mathbot_answers_total`.
 OUTCOMES = ("answered", "unchanged", "refused", "failed", "cancelled")
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from .discord_limits import ATTACHMENTS_PER_MESSAGE
 from .formula_png import render_latex_png
+from .images import Image, alt_text
 from .spans import display_spans, outside_code
-from .unicode import to_discord_text
+from .unicode import formula_text, to_discord_text
 
 __all__ = ["FORMULA_BUDGET_SECONDS", "PreparedAnswer", "prepare_answer"]
 
@@ -81,12 +82,12 @@ def _code_block(latex: str) -> str:
 class PreparedAnswer:
     """An answer ready for Discord: text to send and PNG images to attach.
 
-    `images` holds `(filename, png)` pairs, `formula-1.png`, `formula-2.png`, … ; the text
-    shows `[formula N]` where image N belongs.
+    `images` are `formula-1.png`, `formula-2.png`, …, each described by its formula in plain
+    text; the text shows `[formula N]` where image N belongs.
     """
 
     text: str
-    images: tuple[tuple[str, bytes], ...] = ()
+    images: tuple[Image, ...] = ()
 
 
 def prepare_answer(
@@ -98,23 +99,25 @@ def prepare_answer(
     """Make a model's Markdown answer Discord-ready: display math as images, inline as Unicode.
 
     Each display formula that renders becomes a `[formula N]` line plus the attachment
-    `formula-N.png` (numbered by image). One that does not render, or beyond the first
-    `ATTACHMENTS_PER_MESSAGE` images (one Discord message's worth), is kept as its LaTeX source
-    in a ```latex code block. The images of one answer share a time budget of `budget` seconds
-    (as `clock` tells): once it is spent, the remaining formulas are shown as code, and so is a
-    formula whose drawing ran past it. The rest of the text then goes through `to_discord_text`.
+    `formula-N.png` (numbered by image), described by the formula in plain text. One that
+    does not render, or beyond the first `ATTACHMENTS_PER_MESSAGE` images (one Discord
+    message's worth), is kept as its LaTeX source in a ```latex code block. The images of one
+    answer share a time budget of `budget` seconds (as `clock` tells): once it is spent, the
+    remaining formulas are shown as code, and so is a formula whose drawing ran past it. The
+    rest of the text then goes through `to_discord_text`.
     Rendering is CPU work (tens of milliseconds per formula): call this from a worker thread,
     e.g. `await asyncio.to_thread(prepare_answer, t)`.
     """
     parts = _split_display(text)
-    images: list[tuple[str, bytes]] = []
+    images: list[Image] = []
     deadline = clock() + budget
 
     def block(latex: str) -> str:
         if len(images) < ATTACHMENTS_PER_MESSAGE and clock() < deadline:
             png = render_latex_png(latex)
             if png is not None and clock() <= deadline:
-                images.append((f"formula-{len(images) + 1}.png", png))
+                name = f"formula-{len(images) + 1}.png"
+                images.append(Image(name, png, alt_text(formula_text(latex))))
                 return _placeholder(len(images))
             if png is not None:
                 log.info("a formula overran the answer's %.1f s image budget", budget)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .spans import brace_depth, display_spans, inline_spans, outside_code
 
-__all__ = ["to_discord_text"]
+__all__ = ["formula_text", "to_discord_text"]
 
 log = logging.getLogger(__name__)
 
@@ -490,8 +490,9 @@ class _UnicodeMath:
         return "".join(out)
 
 
-def _latex_to_unicode(latex: str) -> str | None:
-    """Inline LaTeX as readable Unicode text (Markdown-escaped), or None to leave it as it is."""
+def _latex_to_unicode(latex: str, *, markdown: bool = True) -> str | None:
+    """Inline LaTeX as readable Unicode text (Markdown-escaped unless `markdown` is false), or
+    None to leave it as it is."""
     if len(latex) > _MAX_INLINE_CHARS:
         return None
     depth = brace_depth(latex)
@@ -511,6 +512,8 @@ def _latex_to_unicode(latex: str) -> str | None:
     text = " ".join(text.split())
     if not text:
         return None
+    if not markdown:
+        return text
     return _MARKDOWN.sub(lambda m: "".join("\\" + ch for ch in m.group()), text)
 
 
@@ -527,6 +530,12 @@ def _convert_inline(prose: str) -> str:
         pos = end
     out.append(prose[pos:])
     return "".join(out)
+
+
+def formula_text(latex: str) -> str:
+    """A formula in plain text, e.g. for alt text: its Unicode rendering, or its LaTeX source
+    when it has none (CPU work for a long formula: call it off the event loop)."""
+    return _latex_to_unicode(latex, markdown=False) or latex
 
 
 def to_discord_text(text: str) -> str:

@@ -16,6 +16,7 @@ from bot.config.settings import Settings
 from bot.core.assistant import HELP, MAX_QUESTION_CHARS, Assistant
 from bot.core.failures import EMPTY, GENERIC
 from bot.errors import UserFacingError
+from bot.render.images import Image
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.plotting.plotter import Plotter
 from bot.tools.turn_context import TurnContext
@@ -203,7 +204,7 @@ async def test_tool_pictures_reach_the_answer_but_not_the_memory(
     )
     await assistant.start()
     answer = await assistant.ask("u1", "plot sin")
-    assert answer.attachments == (("plot-1.png", b"\x89PNG fake sin"),)
+    assert answer.attachments == (Image("plot-1.png", b"\x89PNG fake sin"),)
     stored = json.dumps(stored_rows(db_path, "u1"))
     assert "drew sin as plot-1.png" in stored and "PNG fake" not in stored
     await assistant.close()

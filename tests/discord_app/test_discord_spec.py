@@ -56,9 +56,16 @@ async def test_the_bots_requests_match_discords_schemas(world: World) -> None:
     math = await world.discord.slash_command(
         "math", user_id=ALICE, channel_id=CHANNEL, options={"question": "1+1"}
     )
-    await math.wait_for_followups(1)
+    await math.wait_for_response()
     forget = await world.discord.slash_command("forget", user_id=ALICE, channel_id=CHANNEL)
     await forget.wait_for_followups(1)
+    world.llm.reply("9")
+    problem = await world.discord.user_message(channel_id=CHANNEL, author_id=ALICE, content="3*3")
+    menu = await world.discord.message_command(
+        "Ask mathbot", user_id=ALICE, message_id=int(problem["id"])
+    )
+    await menu.wait_for_followups(1)
+    await world.discord.wait_for_messages(int(problem["id"]), 1)  # the answer, in a thread
 
     checked: set[str] = set()
     for request in world.discord.requests:

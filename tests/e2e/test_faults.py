@@ -30,7 +30,7 @@ from bot.core.failures import (
 from bot.memory.keys import user_session_id
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
-from tests.memory.test_stores import need_packages
+from tests.memory.backends import need_packages
 
 SESSION = user_session_id(ALICE)
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from bot.config.controls import Controls, RateLimit
-from bot.discord_app.messages import _read_capped
+from bot.discord_app.asking import _read_capped
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 

@@ -59,7 +59,7 @@ async def test_healthz_and_metrics_count_a_real_conversation(world: World) -> No
     slash = await world.discord.slash_command(
         "math", user_id=BOB, channel_id=CHANNEL, options={"question": "2*3"}
     )
-    await slash.wait_for_followups(1)
+    await slash.wait_for_response()
 
     found = await samples(bot)
     for way in ("dm", "mention", "thread", "slash"):

@@ -21,7 +21,7 @@ from bot.tools.plotting.plotter import Plotter
 from tests.fakes.discord_server import FakeDiscord, running_client
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, build_discord
-from tests.memory.test_stores import POSTGRES_URL, asyncpg_dsn, need, need_packages
+from tests.memory.backends import POSTGRES_URL, asyncpg_dsn, need, need_packages
 
 GUILD_A, CHANNEL_A = 900000000000000001, 900000000000000011  # shard 1 of 2
 GUILD_B, CHANNEL_B = 900000000004194305, 900000000004194315  # shard 0 of 2

@@ -101,6 +101,9 @@ MSG_REPLY = 19
 MSG_CHAT_INPUT_COMMAND = 20
 
 _ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+#: How long an interaction's token may be used (webhook edits and followups): 15 minutes.
+INTERACTION_TOKEN_SECONDS = 15 * 60
+_ATTACHMENT_DESCRIPTION_LIMIT = 1024
 _ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
 _USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
@@ -217,6 +220,21 @@ class FakeInteraction:
             timeout,
             f"a callback for interaction {self.id}",
         )
+
+    async def wait_for_response(
+        self,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - part of the fixture's agreed API
+    ) -> dict[str, Any]:
+        """Wait until the deferred response shows something (an edit or the first followup
+        filled the "thinking…" placeholder); returns that message."""
+
+        def filled() -> dict[str, Any] | None:
+            original = self.original()
+            return original if original and not original["flags"] & MSG_FLAG_LOADING else None
+
+        assert self._fake is not None
+        return await self._fake._wait(filled, timeout, f"the response of interaction {self.id}")
 
     async def wait_for_followups(
         self,
@@ -340,6 +358,9 @@ class FakeDiscord:
         self.echo_bot_messages: bool = True
         #: Seconds the bot has to answer an interaction (None: no limit); Discord's is 3.
         self.interaction_ack_deadline: float | None = None
+        #: Seconds by which new interactions are backdated (their snowflake's time), to test
+        #: what happens near the end of the token's 15 minutes.
+        self.interaction_age: float = 0.0
         self.dm_blocked_users: set[int] = set()
 
         # ---- world
@@ -354,6 +375,9 @@ class FakeDiscord:
         self._channel_messages: dict[int, list[int]] = {}
         self._deleted: set[int] = set()
         self._attachments: dict[int, tuple[bytes, str]] = {}
+        self._download_gates: dict[str, asyncio.Event] = {}
+        self.downloads_held: int = 0
+        self.downloads_served: int = 0  # attachment downloads answered (404s included)
         self.interactions: dict[int, FakeInteraction] = {}
         self._interactions_by_token: dict[str, FakeInteraction] = {}
         self.registered_commands: list[dict[str, Any]] = []
@@ -450,12 +474,15 @@ class FakeDiscord:
         self._last_id = candidate
         return candidate
 
-    def add_user(self, user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
-        """Create (or replace) a user; returns its user payload."""
+    def add_user(
+        self, user_id: int, name: str, *, bot: bool = False, global_name: str | None = None
+    ) -> dict[str, Any]:
+        """Create (or replace) a user; returns its user payload. ``global_name`` is the
+        display name (default: ``name``; bots have none)."""
         user: dict[str, Any] = {
             "id": str(user_id),
             "username": name,
-            "global_name": None if bot else name,
+            "global_name": None if bot else (global_name or name),
             "discriminator": "0",
             "avatar": None,
             "banner": None,
@@ -1052,13 +1079,16 @@ class FakeDiscord:
         guild_id: int | None = None,
         mention_bot: bool = False,
         reply_to: int | None = None,
+        with_referenced: bool = True,
         attachments: Sequence[tuple[str, bytes, str]] = (),
     ) -> dict[str, Any]:
         """A user posts a message (MESSAGE_CREATE); returns the full message payload.
 
         ``guild_id`` defaults to the guild owning ``channel_id``; an unknown channel with no
         guild is the user's DM channel with the bot (created with that id if needed).
-        ``reply_to`` makes it a reply to that message; ``attachments`` are
+        ``reply_to`` makes it a reply to that message: the event carries that message as
+        ``referenced_message`` (``null`` once it is deleted; left out with
+        ``with_referenced=False``, as Discord sometimes does). ``attachments`` are
         (filename, bytes, content type) and are served by the fake.
         """
         self._require_sessions()
@@ -1087,6 +1117,10 @@ class FakeDiscord:
             if ref is None:
                 raise ValueError(f"unknown message {reply_to}")
             self._make_reply(msg, ref, mention_author=True)
+            if reply_to in self._deleted:
+                msg["referenced_message"] = None
+            elif not with_referenced:
+                del msg["referenced_message"]
         if attachments:
             msg["attachments"] = [
                 self._store_attachment(channel_id, name, data, ctype)
@@ -1095,6 +1129,22 @@ class FakeDiscord:
         self._store_message(msg)
         await self._dispatch_message("MESSAGE_CREATE", msg)
         return copy.deepcopy(msg)
+
+    async def delete_user_message(self, message_id: int) -> None:
+        """The author deletes their message (MESSAGE_DELETE); replies made to it afterwards
+        carry ``referenced_message: null``."""
+        msg = self._messages.get(message_id)
+        if msg is None or message_id in self._deleted:
+            raise ValueError(f"unknown message {message_id}")
+        self._deleted.add(message_id)
+        channel_id = int(msg["channel_id"])
+        guild_id = self._guild_id_of(channel_id)
+        data: dict[str, Any] = {"id": msg["id"], "channel_id": msg["channel_id"]}
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        await self._broadcast(
+            "MESSAGE_DELETE", data, guild_id=guild_id, intent=self._message_intent(guild_id)
+        )
 
     async def edit_user_message(self, message_id: int, content: str) -> dict[str, Any]:
         """The author edits their message (MESSAGE_UPDATE with the full new message)."""
@@ -1207,7 +1257,7 @@ class FakeDiscord:
         self._require_sessions()
         if guild_id is None:
             guild_id = self._guild_id_of(channel_id)
-        user = self._user(user_id)
+        self._user(user_id)  # an unknown user fails here, before anything is sent
         parts = name.split()
         cmd, cmd_guild = self._resolve_command(parts[0], guild_id)
         if cmd is not None:
@@ -1235,7 +1285,74 @@ class FakeDiscord:
         if cmd_guild is not None:
             data["guild_id"] = str(cmd_guild)
 
-        interaction_id = self._next_id()
+        return await self._send_interaction(
+            data,
+            user_id=user_id,
+            channel_id=channel_id,
+            guild_id=guild_id,
+            member_permissions=member_permissions,
+            context=context,
+            locale=locale,
+        )
+
+    async def message_command(
+        self,
+        name: str,
+        *,
+        user_id: int,
+        message_id: int,
+        member_permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+        context: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """A user picks the message command ``name`` (Apps menu) on message ``message_id``:
+        INTERACTION_CREATE type 2 with ``data.type`` 3 (MESSAGE), ``target_id`` and the
+        message in ``data.resolved.messages``, as Discord documents it. The interaction
+        comes from the message's channel (a guild channel, or the user's DM, context 1)."""
+        self._require_sessions()
+        target = self._messages.get(message_id)
+        if target is None or message_id in self._deleted:
+            raise ValueError(f"unknown message {message_id}")
+        channel_id = int(target["channel_id"])
+        guild_id = self._guild_id_of(channel_id)
+        cmd, cmd_guild = self._resolve_command(name, guild_id, command_type=3)
+        cmd_id = int(cmd["id"]) if cmd is not None else self._next_id()
+        message = copy.deepcopy(target)
+        message.pop("referenced_message", None)
+        data: dict[str, Any] = {
+            "id": str(cmd_id),
+            "name": name,
+            "type": 3,
+            "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): message}},
+        }
+        if cmd_guild is not None:
+            data["guild_id"] = str(cmd_guild)
+        return await self._send_interaction(
+            data,
+            user_id=user_id,
+            channel_id=channel_id,
+            guild_id=guild_id,
+            member_permissions=member_permissions,
+            context=context,
+            locale=locale,
+        )
+
+    async def _send_interaction(
+        self,
+        data: dict[str, Any],
+        *,
+        user_id: int,
+        channel_id: int,
+        guild_id: int | None,
+        member_permissions: int,
+        context: int | None,
+        locale: str,
+    ) -> FakeInteraction:
+        """An application command interaction (type 2) carrying ``data``, from ``user_id`` in
+        ``channel_id``: a guild channel, or (no guild) the user's DM with the bot."""
+        user = self._user(user_id)
+        interaction_id = self._interaction_snowflake()
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
             "id": str(interaction_id),
@@ -1747,7 +1864,23 @@ class FakeDiscord:
         _log.warning("fake discord: unknown route %s %s", rec.method, rec.path)
         return 404, {"message": "404: Not Found", "code": 0}
 
+    def hold_downloads(self, filename: str) -> asyncio.Event:
+        """Hold every download of an attachment named ``filename`` until the returned event
+        is set; ``downloads_held`` counts the downloads waiting at the gate."""
+        gate = asyncio.Event()
+        self._download_gates[filename] = gate
+        return gate
+
     async def _attachment_handler(self, request: web.Request) -> web.Response:
+        gate = self._download_gates.get(request.match_info["filename"])
+        if gate is not None and not gate.is_set():
+            self.downloads_held += 1
+            self._bump()
+            try:
+                await gate.wait()
+            finally:
+                self.downloads_held -= 1
+        self.downloads_served += 1
         try:
             data, ctype = self._attachments[int(request.match_info["att_id"])]
         except (KeyError, ValueError):
@@ -1875,6 +2008,7 @@ class FakeDiscord:
             raise _form_error(
                 "embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
             )
+        FakeDiscord._validate_attachments(body)
         if partial:
             return
         if not (
@@ -1886,6 +2020,18 @@ class FakeDiscord:
             or body.get("poll")
         ):
             raise _ApiError(400, 50006, "Cannot send an empty message")
+
+    @staticmethod
+    def _validate_attachments(body: dict[str, Any]) -> None:
+        """Attachment metadata: a description (alt text) has at most 1,024 characters."""
+        for i, meta in enumerate(body.get("attachments") or []):
+            description = meta.get("description")
+            if description is not None and len(description) > _ATTACHMENT_DESCRIPTION_LIMIT:
+                raise _form_error(
+                    f"attachments.{i}.description",
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {_ATTACHMENT_DESCRIPTION_LIMIT} or fewer in length.",
+                )
 
     def _mentions_for(
         self, body: dict[str, Any], content: str
@@ -2427,8 +2573,21 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ interactions
 
+    def _interaction_snowflake(self) -> int:
+        """A new interaction's id, from `interaction_age` seconds ago (unique all the same)."""
+        return self._next_id() - (int(self.interaction_age * 1000) << 22)
+
+    @staticmethod
+    def _check_token_alive(interaction: FakeInteraction) -> None:
+        """Discord refuses an interaction token 15 minutes after the interaction was created."""
+        created_ms = (interaction.id >> 22) + DISCORD_EPOCH_MS
+        if time.time() * 1000 - created_ms > INTERACTION_TOKEN_SECONDS * 1000:
+            raise _ApiError(401, 50027, "Invalid Webhook Token")
+
     def _interaction_for_webhook(self, p: dict[str, str]) -> FakeInteraction:
         interaction = self._interactions_by_token.get(p["token"])
+        if interaction is not None:
+            self._check_token_alive(interaction)
         if interaction is None or int(p["app"]) != self.application_id:
             raise _ApiError(404, 10015, "Unknown Webhook")
         return interaction
@@ -2610,10 +2769,17 @@ class FakeDiscord:
                     "BASE_TYPE_BAD_LENGTH",
                     "Must be between 1 and 100 in length.",
                 )
-        elif not isinstance(name, str) or not 1 <= len(name) <= 32:
-            raise _form_error(
-                f"{prefix}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
-            )
+        else:  # USER (2) and MESSAGE (3) commands: any 1-32 character name, no description
+            if not isinstance(name, str) or not 1 <= len(name) <= 32:
+                raise _form_error(
+                    f"{prefix}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
+                )
+            if cmd.get("description") or cmd.get("options"):
+                raise _form_error(
+                    f"{prefix}.description",
+                    "APPLICATION_COMMAND_CONTEXT_MENU_NO_DESCRIPTION",
+                    "Context menu commands cannot have description or options",
+                )
         self._validate_options(f"{prefix}.options", cmd.get("options") or [])
 
     def _validate_options(self, prefix: str, options: list[dict[str, Any]]) -> None:

@@ -244,6 +244,36 @@ async def test_slash_command_defer_and_followup(fake: FakeDiscord) -> None:
         assert dm_inter.callback_type == 4
 
 
+async def test_message_command_resolves_its_target(fake: FakeDiscord) -> None:
+    probe = ProbeClient()
+    seen: list[tuple[str, str, int]] = []
+
+    @probe.tree.context_menu(name="Quote it")
+    async def quote_it(interaction: discord.Interaction, message: discord.Message) -> None:
+        seen.append((message.content, message.author.name, message.channel.id))
+        await interaction.response.send_message("quoted", ephemeral=True)
+
+    async with running_client(probe, token=TOKEN):
+        await probe.tree.sync()
+        [menu] = fake.registered_commands
+        assert menu["type"] == 3 and menu["description"] == ""
+        target = await fake.user_message(channel_id=CHANNEL_ID, author_id=ALICE, content="2+2")
+        inter = await fake.message_command("Quote it", user_id=ALICE, message_id=int(target["id"]))
+        data = inter.payload["data"]
+        assert data["type"] == 3 and data["target_id"] == target["id"]
+        assert data["id"] == menu["id"]
+        assert (await inter.wait_for_callback())["type"] == 4
+        assert seen == [("2+2", "alice", CHANNEL_ID)]
+
+        dm_target = await fake.user_message(channel_id=DM_ID, author_id=ALICE, content="3+3")
+        dm_inter = await fake.message_command(
+            "Quote it", user_id=ALICE, message_id=int(dm_target["id"])
+        )
+        assert dm_inter.payload["context"] == 1
+        await dm_inter.wait_for_callback()
+        assert seen[-1] == ("3+3", "alice", DM_ID)
+
+
 async def test_disallowed_intents_close_raises(fake: FakeDiscord) -> None:
     fake.identify_close_code = 4014
     probe = ProbeClient()

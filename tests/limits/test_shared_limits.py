@@ -1,6 +1,6 @@
 """Budgets and rate limits shared by every process when memory is in PostgreSQL or Redis:
 two bot instances (each with its own engine or client) see the same counts, and a restart
-keeps them. Uses the servers of tests/memory/test_stores.py (skipped when unreachable)."""
+keeps them. Uses the servers of tests/memory/backends.py (skipped when unreachable)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bot.memory.postgres import PostgresStore
 from bot.memory.redis import RedisStore
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.plotting.plotter import Plotter
-from tests.memory.test_stores import POSTGRES_URL, REDIS_URL, need
+from tests.memory.backends import POSTGRES_URL, REDIS_URL, need
 
 URLS = {"postgres": POSTGRES_URL, "redis": REDIS_URL}
 

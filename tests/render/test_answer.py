@@ -21,8 +21,8 @@ def test_prepare_answer_attaches_images_and_converts_inline() -> None:
     )
     assert isinstance(answer, PreparedAnswer)
     assert answer.text == "For a ≠ 0 the roots are\n[formula 1]\nand `$code$` stays."
-    assert [name for name, _ in answer.images] == ["formula-1.png"]
-    assert answer.images[0][1][:8] == PNG_SIGNATURE
+    assert [i.name for i in answer.images] == ["formula-1.png"]
+    assert answer.images[0].png[:8] == PNG_SIGNATURE
     with pytest.raises(dataclasses.FrozenInstanceError):
         answer.text = "changed"  # type: ignore[misc]
 
@@ -31,14 +31,14 @@ def test_prepare_answer_keeps_unrenderable_latex_as_a_code_block() -> None:
     matrix = r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"
     answer = prepare_answer(f"Matrix:\n$${matrix}$$\nthen \\[x^2\\] and $y^2$.")
     assert answer.text == f"Matrix:\n```latex\n{matrix}\n```\nthen\n[formula 1]\nand y²."
-    assert [name for name, _ in answer.images] == ["formula-1.png"]
+    assert [i.name for i in answer.images] == ["formula-1.png"]
 
 
 def test_prepare_answer_caps_images_and_keeps_the_rest_as_source() -> None:
     cap = ATTACHMENTS_PER_MESSAGE  # one Discord message's worth of images
     text = "\n".join(f"$$x^{{{i}}}$$" for i in range(cap + 2))
     answer = prepare_answer(text)
-    assert [name for name, _ in answer.images] == [f"formula-{i}.png" for i in range(1, cap + 1)]
+    assert [i.name for i in answer.images] == [f"formula-{i}.png" for i in range(1, cap + 1)]
     lines = answer.text.split("\n")
     assert lines[:cap] == [f"[formula {i}]" for i in range(1, cap + 1)]
     assert lines[cap:] == ["```latex", "x^{10}", "```", "```latex", "x^{11}", "```"]
@@ -63,7 +63,7 @@ def test_prepare_answer_without_math() -> None:
 def test_prepare_answer_both_syntaxes_multiline_and_numbered() -> None:
     answer = prepare_answer(ROOTS)
     assert answer.text == "The roots are\n[formula 1]\nand also\n[formula 2]\nwhere a ≠ 0."
-    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+    assert [i.name for i in answer.images] == ["formula-1.png", "formula-2.png"]
 
 
 def test_prepare_answer_mid_line_blocks_get_lines_of_their_own() -> None:
@@ -74,7 +74,7 @@ def test_prepare_answer_mid_line_blocks_get_lines_of_their_own() -> None:
 def test_prepare_answer_adjacent_blocks_and_text_edges() -> None:
     answer = prepare_answer("$$a$$$$b$$")
     assert answer.text == "[formula 1]\n[formula 2]"
-    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+    assert [i.name for i in answer.images] == ["formula-1.png", "formula-2.png"]
 
 
 def test_prepare_answer_ignores_code_and_unclosed_or_empty_blocks() -> None:
@@ -130,7 +130,7 @@ def test_formula_images_share_a_time_budget_per_answer(monkeypatch: pytest.Monke
     monkeypatch.setattr("bot.render.answer.render_latex_png", slow_render)
     text = "\n".join(f"$$x^{{{i}}}$$" for i in range(5))
     answer = prepare_answer(text, budget=2.5, clock=lambda: now[0])
-    assert [name for name, _ in answer.images] == ["formula-1.png", "formula-2.png"]
+    assert [i.name for i in answer.images] == ["formula-1.png", "formula-2.png"]
     lines = answer.text.split("\n")
     assert lines[:2] == ["[formula 1]", "[formula 2]"]
     assert answer.text.count("```latex") == 3

@@ -48,6 +48,8 @@ SUBSETS: dict[str, dict[str, list[Any]]] = {
             ("post", "/channels/{channel_id}/messages/{message_id}/threads"),
             ("post", "/interactions/{interaction_id}/{interaction_token}/callback"),
             ("post", "/webhooks/{webhook_id}/{webhook_token}"),
+            ("patch", "/webhooks/{webhook_id}/{webhook_token}/messages/@original"),
+            ("patch", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"),
         ],
         "schemas": [
             # tests/discord_app/test_discord_spec.py widens it to accept integer ids.

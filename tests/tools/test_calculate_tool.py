@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from bot.tools.budget import ToolGate, ToolLimits, UserLocks
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.calculator.tool import calculate_tool
+from bot.tools.turn_context import TurnContext
 
 # One calculator (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+GATE = ToolGate(ToolLimits(), UserLocks())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -22,7 +25,7 @@ async def calc() -> AsyncIterator[Calculator]:
 
 
 async def test_tool_schema(calc: Calculator) -> None:
-    tool = calculate_tool(calc)
+    tool = calculate_tool(calc, GATE)
     assert tool.name == "calculate"
     assert tool.params_json_schema["required"] == ["expression"]
     assert tool.params_json_schema["properties"]["expression"]["type"] == "string"
@@ -42,9 +45,11 @@ async def test_tool_through_the_sdk(calc: Calculator) -> None:
         ]
     )
     agent = Agent(
-        name="mathbot", instructions="Do math.", model=model, tools=[calculate_tool(calc)]
+        name="mathbot", instructions="Do math.", model=model, tools=[calculate_tool(calc, GATE)]
     )
-    result = await Runner.run(agent, "What is 2^100?", run_config=RunConfig(tracing_disabled=True))
+    result = await Runner.run(
+        agent, "What is 2^100?", context=TurnContext(), run_config=RunConfig(tracing_disabled=True)
+    )
     outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
     assert [json.loads(output) for output in outputs] == [
         {"result": "1267650600228229401496703205376", "latex": "1267650600228229401496703205376"},
@@ -57,7 +62,7 @@ async def test_tool_through_the_sdk(calc: Calculator) -> None:
 
 
 async def test_the_description_stays_compact_and_names_the_families(calc: Calculator) -> None:
-    description = calculate_tool(calc).description
+    description = calculate_tool(calc, GATE).description
     assert len(description.encode()) <= 2_200  # 1,889 bytes before issue #13
     for name in ("dsolve", "solveset", "mean", "normal_cdf", "convert_to", "modinv", "linsolve"):
         assert name in description
@@ -107,8 +112,12 @@ async def test_check_tool_through_the_sdk(calc: Calculator) -> None:
             [assistant_message("2x + 3 = 7 ⇒ x = 2 ✓")],
         ]
     )
-    agent = Agent(name="mathbot", instructions="Do math.", model=model, tools=[check_tool(calc)])
-    result = await Runner.run(agent, "Solve 2x+3=7", run_config=RunConfig(tracing_disabled=True))
+    agent = Agent(
+        name="mathbot", instructions="Do math.", model=model, tools=[check_tool(calc, GATE)]
+    )
+    result = await Runner.run(
+        agent, "Solve 2x+3=7", context=TurnContext(), run_config=RunConfig(tracing_disabled=True)
+    )
     outputs = [
         json.loads(item.output) for item in result.new_items if isinstance(item, ToolCallOutputItem)
     ]

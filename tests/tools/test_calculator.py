@@ -220,6 +220,13 @@ ERRORS: list[tuple[str, str]] = [
     ("det(5)", "det needs a matrix"),
     ("oo - oo", "undefined"),
     ("x" * 501, "expression too large: 501 characters"),
+    # sizes known only once evaluated (sqrt(10**12) = 10**6): refused in the worker, not timed out
+    ("gamma(2*sqrt(10**12)+1/2)", "gamma(2,000,000.5) of a non-integer"),
+    ("factorial(sqrt(10**12)+1/2)", "factorial(1,000,000.5) of a non-integer"),
+    ("binomial(sqrt(10**12)+1/2, 3)", "binomial(1,000,000.5) of a non-integer"),
+    ("binomial(1/2, sqrt(10**10))", "binomial of a non-integer with an argument of 100,000"),
+    ("product(k, (k, 1, sqrt(10**12)))", "this product would be worked out term by term"),
+    ("summation(1/k, (k, 1, sqrt(10**12)))", "this sum would be worked out term by term"),
 ]
 
 
@@ -320,3 +327,14 @@ async def test_closed_calculator_answers_with_an_error() -> None:
     assert "error" in await answer(calc, "1 + 1")
     with pytest.raises(RuntimeError):
         await calc.start()
+
+
+async def test_a_recursion_error_while_vetting_is_still_a_json_answer(
+    calc: Calculator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def too_deep(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("bot.tools.calculator.calculator.vet_with_notes", too_deep)
+    assert await answer(calc, "1") == {"error": "expression too deeply nested"}
+    assert json.loads(await calc.check("1 = 1")) == {"error": "expression too deeply nested"}

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from bot.tools.budget import ToolGate, ToolLimits, UserLocks
 from bot.tools.plotting.plotter import Plotter
 from bot.tools.plotting.request import PlotLimits
 from bot.tools.plotting.tool import plot_tool
@@ -18,6 +19,7 @@ from bot.tools.turn_context import TurnContext
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WIDTH, HEIGHT = PlotLimits().width_px, PlotLimits().height_px
+GATE = ToolGate(ToolLimits(), UserLocks())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -36,7 +38,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 async def test_tool_schema_is_strict(plotter: Plotter) -> None:
     from agents.strict_schema import ensure_strict_json_schema
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     schema = tool.params_json_schema
     assert tool.name == "plot" and tool.strict_json_schema
     assert schema["additionalProperties"] is False
@@ -77,15 +79,17 @@ async def test_tool_through_the_sdk(plotter: Plotter) -> None:
             [assistant_message("Here is sin(x) on [0, 2π].")],
         ]
     )
-    agent = Agent(name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter)])
+    agent = Agent(
+        name="mathbot", instructions="Plot.", model=model, tools=[plot_tool(plotter, GATE)]
+    )
     context = TurnContext()
     result = await Runner.run(
         agent, "plot sin", context=context, run_config=RunConfig(tracing_disabled=True)
     )
     assert result.final_output == "Here is sin(x) on [0, 2π]."
     assert len(context.images) == 1
-    name, png = context.images[0]
-    assert name == "plot-1.png" and png_size(png) == (WIDTH, HEIGHT)
+    [image] = context.images
+    assert image.name == "plot-1.png" and png_size(image.png) == (WIDTH, HEIGHT)
     outputs = [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)]
     first, second = (json.loads(output) for output in outputs)
     assert first["image"] == "plot-1.png"
@@ -102,7 +106,7 @@ async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotte
     from agents import RunContextWrapper
     from agents.tool_context import ToolContext
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     context = TurnContext(images=[(f"x-{i}.png", b"") for i in range(10)])
     arguments = json.dumps({"functions": ["x"]})
     ctx = ToolContext(
@@ -117,7 +121,7 @@ async def test_tool_reports_when_the_turn_has_no_room_for_images(plotter: Plotte
 async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) -> None:
     from agents.tool_context import ToolContext
 
-    tool = plot_tool(plotter)
+    tool = plot_tool(plotter, GATE)
     context = TurnContext()
     arguments = json.dumps(
         {
@@ -138,4 +142,4 @@ async def test_tool_accepts_what_models_commonly_send_instead(plotter: Plotter) 
     summary = json.loads(await tool.on_invoke_tool(ctx, arguments))
     assert summary["x_range"] == [0, 2.5]
     assert summary["marked"] == [{"x": 1, "y": 1}]
-    assert [name for name, _ in context.images] == ["plot-1.png"]
+    assert [image.name for image in context.images] == ["plot-1.png"]

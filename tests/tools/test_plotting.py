@@ -312,6 +312,11 @@ ERRORS: list[tuple[dict[str, Any], str, bool]] = [
     ({"functions": ("x",), "data": (1.0,), "data_kind": "histogram"}, "cannot be drawn over", True),
     ({"functions": ("x",), "title": "t" * 500}, "title too long", True),
     ({"functions": ("x",), "mark_points": ("1",) * 21}, "too many mark_points", True),
+    (  # six functions and 20 marks of 499 characters each: too much to check on the event loop
+        {"functions": ("x" + "+x" * 249,) * 6, "mark_points": ("1" + "+1" * 249,) * 20},
+        "expressions too long: 12,974 characters in all",
+        True,
+    ),
     ({"functions": ("x",), "y_min": "5", "y_max": "1"}, "y_min (5) must be less than", True),
 ]
 
@@ -372,3 +377,34 @@ async def test_concurrent_requests_share_the_worker(plotter: Plotter) -> None:
         [2, 8],
         [2, 16],
     ]
+
+
+async def test_requests_are_checked_off_the_event_loop_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    threads: list[threading.Thread] = []
+
+    def record(*args: object) -> None:
+        threads.append(threading.current_thread())
+        raise PlotError("checked")
+
+    monkeypatch.setattr("bot.tools.plotting.plotter.check_request", record)
+    plotter = Plotter()
+    result = await plotter.render(PlotRequest(functions=("x",)))
+    assert result.error == "checked" and threads and threads[0] is not threading.main_thread()
+    await plotter.close()
+
+
+async def test_a_recursion_error_while_checking_is_still_an_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def too_deep(*args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("bot.tools.plotting.plotter.check_request", too_deep)
+    plotter = Plotter()  # refused before any worker is started
+    result = await plotter.render(PlotRequest(functions=("x",)))
+    assert result.png is None and result.error == "expression too deeply nested"
+    await plotter.close()

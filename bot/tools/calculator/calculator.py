@@ -19,7 +19,7 @@ from ..workers import (
     WorkerPool,
     WorkerTimeout,
 )
-from .language import CalculatorError, Limits, vet_with_notes
+from .language import TOO_DEEP, CalculatorError, Limits, vet_with_notes
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,9 @@ class Calculator(ToolClient):
         except CalculatorError as exc:
             log.debug("calculator refused %r: %s", expression, exc.message)
             return {"error": exc.message}
+        except RecursionError:  # a rewrite deeper than Python's stack: still an answer
+            log.info("calculator: vetting %.200r recursed too deeply", expression)
+            return {"error": TOO_DEEP}
         try:
             answer = await self._workers.run(
                 self._evaluate, source, self._limits, deadline=deadline

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -19,7 +20,9 @@ from .language import (
     check_factorial,
     check_int_cap,
     check_matrix_dims,
+    check_non_integer,
     check_precision,
+    check_terms,
     log2_size,
 )
 
@@ -80,23 +83,38 @@ def _unary(function: Callable[[Any], Any]) -> Callable[..., Any]:
     return call
 
 
+def _fraction(value: Any) -> Fraction | None:
+    """The value as a fraction when it is a rational number that is not an integer."""
+    if isinstance(value, sympy.Rational) and not isinstance(value, sympy.Integer):
+        return Fraction(int(value.p), int(value.q))
+    return None
+
+
 def _factorial(limits: Limits, n: Any) -> Any:
     if isinstance(n, sympy.Integer):
         if n < 0:
             raise CalculatorError("factorial of a negative integer is undefined")
         check_factorial(int(n), limits)
+    elif (x := _fraction(n)) is not None:
+        check_non_integer("factorial", x, limits)
     return sympy.factorial(arith(n))
 
 
 def _gamma(limits: Limits, x: Any) -> Any:
     if isinstance(x, sympy.Integer) and x > 0:
         check_factorial(int(x) - 1, limits)
+    elif (value := _fraction(x)) is not None:
+        check_non_integer("gamma", value, limits)
     return sympy.gamma(arith(x))
 
 
 def _binomial(limits: Limits, n: Any, k: Any) -> Any:
     if isinstance(n, sympy.Integer) and isinstance(k, sympy.Integer):
         check_binomial(int(n), int(k), limits)
+    if _fraction(n) is not None or _fraction(k) is not None:
+        for value in (n, k):
+            if isinstance(value, sympy.Rational):
+                check_non_integer("binomial", Fraction(int(value.p), int(value.q)), limits)
     return sympy.binomial(arith(n), arith(k))
 
 
@@ -232,16 +250,32 @@ def _series(limits: Limits, f: Any, *args: Any) -> Any:
 
 
 def _sum_or_product(
-    evaluate: Callable[..., Any], combine: Callable[..., Any]
+    evaluate: Callable[..., Any], combine: Callable[..., Any], what: str
 ) -> Callable[..., Any]:
     def call(limits: Limits, *args: Any) -> Any:
         if len(args) == 1 and isinstance(args[0], list | tuple):
             return combine(*(arith(v) for v in args[0]))
         if len(args) < 2:
             raise CalculatorError("give the range too, as in summation(f, (k, 1, n))")
-        return evaluate(arith(args[0]), *args[1:])
+        summand = arith(args[0])
+        for bounds in args[1:]:
+            _check_range(what, summand, bounds, limits)
+        return evaluate(summand, *args[1:])
 
     return call
+
+
+def _check_range(what: str, summand: Any, bounds: Any, limits: Limits) -> None:
+    """Refuse a range of too many terms, unless it sums a polynomial (in closed form)."""
+    if not isinstance(bounds, tuple | list) or len(bounds) != 3:
+        return
+    variable, low, high = bounds
+    if not (isinstance(low, sympy.Integer) and isinstance(high, sympy.Integer)):
+        return
+    polynomial = isinstance(summand, sympy.Basic) and summand.is_polynomial(variable)
+    if what == "sum" and isinstance(variable, sympy.Symbol) and polynomial:
+        return
+    check_terms(f"this {what}", int(high - low) + 1, limits)
 
 
 def _to_matrix(limits: Limits, *args: Any) -> Any:
@@ -380,9 +414,9 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "integrate": _integrate,
     "limit": _limit,
     "series": _series,
-    "summation": _sum_or_product(sympy.summation, sympy.Add),
-    "sum": _sum_or_product(sympy.summation, sympy.Add),
-    "product": _sum_or_product(sympy.product, sympy.Mul),
+    "summation": _sum_or_product(sympy.summation, sympy.Add, "sum"),
+    "sum": _sum_or_product(sympy.summation, sympy.Add, "sum"),
+    "product": _sum_or_product(sympy.product, sympy.Mul, "product"),
     "Matrix": _to_matrix,
     "det": _matrix_op(lambda m: m.det(), "det", square=True),
     "inverse": _matrix_op(lambda m: m.inv(), "inverse", square=True),

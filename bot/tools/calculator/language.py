@@ -14,6 +14,7 @@ from ..base import ToolError
 
 __all__ = [
     "FUNCTIONS",
+    "TOO_DEEP",
     "CalculatorError",
     "FunctionSpec",
     "Limits",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 _LOG2_10 = math.log2(10)
+#: The answer to an expression nested too deeply to check (or to check in Python's stack).
+TOO_DEEP = "expression too deeply nested"
 
 
 class CalculatorError(ToolError):
@@ -36,6 +39,8 @@ class Limits:
     """Bounds on the work one expression may ask for; every check uses these."""
 
     max_length: int = 500
+    #: Characters of the source once rewritten (n!, 30°, 2x and Greek letters lengthen it).
+    max_source: int = 4_000
     max_bracket_depth: int = 30
     max_nodes: int = 1_000
     max_ast_depth: int = 120
@@ -317,6 +322,35 @@ def check_binomial(n: int, k: int, limits: Limits) -> None:
     else:
         bits = m * math.log2(n) - math.lgamma(m + 1) / math.log(2)
     check_bits(bits, limits, "the binomial coefficient")
+
+
+def check_non_integer(name: str, x: Fraction, limits: Limits) -> None:
+    """Refuse an argument `x` of `name` (gamma, factorial, binomial, perm) called with a
+    non-integer argument, when SymPy would work it out as about |x| factors (gamma(n + 1/2)
+    is a fraction of n log n bits; binomial(10**6, 1/2) a quotient of gammas)."""
+    if abs(x) <= limits.max_factorial:
+        return
+    if x.denominator != 1:
+        shown = f"{float(x):,.1f}" if abs(x) < 10**15 else _approx(float(abs(x)))
+        what = f"{name}({shown}) of a non-integer"
+    else:
+        what = f"{name} of a non-integer with an argument of {_approx(abs(int(x)))}"
+    raise CalculatorError(
+        f"expression too large: {what} would be worked out as about "
+        f"{_approx(math.floor(abs(x)))} factors (limit |x| <= {limits.max_factorial:,} "
+        "when an argument is not an integer)"
+    )
+
+
+def check_terms(what: str, terms: int, limits: Limits) -> None:
+    """Refuse `what` (a sum or product over a range, a binomial of a non-integer) when SymPy
+    would work it out one term at a time over more than `max_factorial` terms."""
+    if terms > limits.max_factorial:
+        raise CalculatorError(
+            f"expression too large: {what} would be worked out term by term, "
+            f"{_approx(terms)} terms (limit {limits.max_factorial:,}); use a symbolic "
+            "bound such as n, or fewer terms"
+        )
 
 
 def check_precision(digits: int, limits: Limits) -> None:
@@ -849,63 +883,98 @@ def _bound(tokens: list[_Tok], letter: str) -> bool:
     return False
 
 
+def _postfix_kind(tokens: list[_Tok], i: int, prev: _Tok | None) -> str | None:
+    """Which postfix operator `tokens[i]` is (`!`, `!!`, `deg`, `%`), if any; `prev` is the
+    token written just before it."""
+    tok = tokens[i]
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if tok == _Tok("op", "!"):
+        return "!!" if nxt == _Tok("op", "!") else "!"
+    if tok.kind == "name" and tok.text in ("deg", "degree", "degrees"):
+        return "deg" if nxt is None or nxt.text != "(" else None
+    if tok == _Tok("op", "%") and (
+        nxt is None
+        or nxt == _Tok("name", "of")
+        or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
+        or (nxt.text in ("-", "+") and prev is not None and prev.kind == "num")
+    ):
+        return "%"
+    return None
+
+
+#: What each postfix operator puts before and after its operand.
+_POSTFIX_WRAP: dict[str, tuple[tuple[_Tok, ...], tuple[_Tok, ...]]] = {
+    "!": ((_Tok("name", "factorial"), _Tok("op", "(")), (_Tok("op", ")"),)),
+    "!!": ((_Tok("name", "factorial2"), _Tok("op", "(")), (_Tok("op", ")"),)),
+    "deg": (
+        (_Tok("op", "("), _Tok("op", "(")),
+        (
+            _Tok("op", ")"),
+            _Tok("op", "*"),
+            _Tok("name", "pi"),
+            _Tok("op", "/"),
+            _Tok("num", "180"),
+            _Tok("op", ")"),
+        ),
+    ),
+    "%": (
+        (_Tok("op", "("), _Tok("op", "(")),
+        (_Tok("op", ")"), _Tok("op", "/"), _Tok("num", "100"), _Tok("op", ")")),
+    ),
+}
+
+
 def _postfix(tokens: list[_Tok]) -> list[_Tok]:
-    """Postfix operators: `n!`, `n!!`, `30 deg`/`30°`, `15%` (and `15% of 80`)."""
+    """Postfix operators: `n!`, `n!!`, `30 deg`/`30°`, `15%` (and `15% of 80`).
+
+    One pass, linear: an operator's operand starts at the number or name just before it, or
+    at the bracket (with its function name) that the bracket just before it closes; the
+    operator's opening tokens are recorded at that start and written out at the end.
+    """
+    out: list[_Tok] = []
+    before: dict[int, list[tuple[_Tok, ...]]] = {}  # out index -> openings, innermost first
+    openers: list[int] = []  # out indexes of the brackets still open
+    starts: dict[int, int] = {}  # out index of a closing token -> where its operand starts
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        kind = None
-        if tok == _Tok("op", "!"):
-            kind = "!!" if nxt == _Tok("op", "!") else "!"
-        elif (
-            tok.kind == "name"
-            and tok.text in ("deg", "degree", "degrees")
-            and (nxt is None or nxt.text != "(")
-        ):
-            kind = "deg"
-        elif tok == _Tok("op", "%") and (
-            nxt is None
-            or nxt == _Tok("name", "of")
-            or (nxt.kind == "op" and nxt.text not in ("(", "[", "-", "+", "|"))
-            or (nxt.text in ("-", "+") and i > 0 and tokens[i - 1].kind == "num")
-        ):
-            kind = "%"
+        prev = out[-1] if out else None
+        kind = _postfix_kind(tokens, i, prev)
         if kind is None:
+            if tok.text in ("(", "["):
+                openers.append(len(out))
+            elif tok.text in (")", "]") and openers:
+                start = openers.pop()
+                if start > 0 and out[start - 1].kind == "name":
+                    start -= 1
+                starts[len(out)] = start
+            out.append(tok)
             i += 1
             continue
-        prev = tokens[i - 1] if i > 0 else None
         if prev is not None and prev.kind in ("num", "name"):
-            start = i - 1
-        elif prev is not None and prev.text in (")", "]"):
-            start = _match(tokens)[i - 1]
-            if start > 0 and tokens[start - 1].kind == "name":
-                start -= 1
+            start = len(out) - 1
+        elif prev is not None and len(out) - 1 in starts:
+            start = starts[len(out) - 1]
         else:
             raise CalculatorError(
                 f"could not parse: {'!' if kind in ('!', '!!') else kind} must follow a "
                 "number, name or ')'"
             )
-        operand = tokens[start:i]
+        opening, closing = _POSTFIX_WRAP[kind]
+        before.setdefault(start, []).append(opening)
+        out.extend(closing)
+        starts[len(out) - 1] = start
         width = 2 if kind == "!!" else 1
-        if kind == "%" and nxt == _Tok("name", "of"):
+        if kind == "%" and i + 1 < len(tokens) and tokens[i + 1] == _Tok("name", "of"):
             width = 2
-            after = [_Tok("op", "*")]
-        else:
-            after = []
-        if kind in ("!", "!!"):
-            name = "factorial" if kind == "!" else "factorial2"
-            new = [_Tok("name", name), _Tok("op", "("), *operand, _Tok("op", ")")]
-        elif kind == "deg":
-            new = [_Tok("op", "("), *operand, _Tok("op", ")"), _Tok("op", "*"),
-                   _Tok("name", "pi"), _Tok("op", "/"), _Tok("num", "180")]  # fmt: skip
-            new = [_Tok("op", "("), *new, _Tok("op", ")")]
-        else:
-            new = [_Tok("op", "("), _Tok("op", "("), *operand, _Tok("op", ")"),
-                   _Tok("op", "/"), _Tok("num", "100"), _Tok("op", ")")]  # fmt: skip
-        tokens = [*tokens[:start], *new, *after, *tokens[i + width :]]
-        i = start + len(new) + len(after)
-    return tokens
+            out.append(_Tok("op", "*"))
+        i += width
+    result: list[_Tok] = []
+    for n, tok in enumerate(out):
+        for opening in reversed(before.get(n, ())):
+            result.extend(opening)
+        result.append(tok)
+    return result
 
 
 def _operand_end(tokens: list[_Tok], start: int, pairs: dict[int, int]) -> int:
@@ -1155,7 +1224,15 @@ def prepare_with_notes(
     tokens = _rewrite_conversion(tokens)
     tokens = _rewrite_implication(tokens)
     tokens = _rewrite_equations(tokens)
-    return " ".join(tok.text for tok in tokens), tuple(notes)
+    source = " ".join(tok.text for tok in tokens)
+    # What follows (parsing, the checks) is linear in the length checked here.
+    if len(source) > limits.max_source:
+        raise CalculatorError(
+            f"expression too large: it reads as {len(source):,} characters once its shorthand "
+            f"(n!, 30°, 2x, Greek letters) is written out (limit {limits.max_source:,}); "
+            "split it into several calls"
+        )
+    return source, tuple(notes)
 
 
 _BINOPS: dict[type[ast.operator], str] = {
@@ -1234,7 +1311,7 @@ def _parse_source(source: str, limits: Limits) -> ast.Expression:
         _Validator(limits).check(tree)
         _Estimator(limits).visit(tree.body)
     except RecursionError:  # only with limits far above the defaults
-        raise CalculatorError("expression too deeply nested") from None
+        raise CalculatorError(TOO_DEEP) from None
     return tree
 
 
@@ -1253,7 +1330,7 @@ class _Validator:
                 f"expression too large: more than {self._limits.max_nodes} terms and operators"
             )
         if depth > self._limits.max_ast_depth:
-            raise CalculatorError("expression too deeply nested")
+            raise CalculatorError(TOO_DEEP)
         if isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, str):
@@ -1554,6 +1631,7 @@ class _Estimator:
                 return self._number(Fraction(math.prod(range(ints[0], 0, -2))))
             bits = math.lgamma(ints[0] + 1) / math.log(2) / 2 + 1 if ints[0] > 0 else 0.0
             return self._number(None, bits)
+        self._check_term_by_term(name, node, args, ints)
         if name == "pow" and len(args) == 2:
             return self._power(args[0], args[1])
         if name == "perm" and ints[0] is not None and ints[1] is not None:
@@ -1584,6 +1662,57 @@ class _Estimator:
             return self._number(None, sum(a.bits for a in args))
         bits = max((a.bits for a in args), default=0.0)
         return _Est(None, bits, False, name in _POWER_LIKE)
+
+    def _check_term_by_term(
+        self, name: str, node: ast.Call, args: list[_Est], ints: list[int | None]
+    ) -> None:
+        """Refuse what SymPy would work out one factor or term at a time over too many: gamma
+        and its kin of big non-integers, sums and products over long numeric ranges."""
+        if name in _SUMS and len(node.args) >= 2:
+            self._check_ranges(name, node.args[0], node.args[1:])
+        if name not in _NON_INTEGER_CHECKED:
+            return
+        known = [a.value for a in args[:2] if a.numeric and a.value is not None]
+        for value in known if any(v.denominator != 1 for v in known) else ():
+            check_non_integer(name, value, self._limits)
+
+    def _check_ranges(self, name: str, summand: ast.expr, ranges: list[ast.expr]) -> None:
+        """Refuse a sum or product over a numeric range of too many terms."""
+        for bounds in ranges:
+            if not isinstance(bounds, ast.Tuple) or len(bounds.elts) != 3:
+                continue
+            low, high = (_as_int(self.visit(end).value) for end in bounds.elts[1:])
+            if low is None or high is None:
+                continue
+            if _SUMS[name] == "sum" and _is_polynomial(summand):
+                continue
+            check_terms(f"this {_SUMS[name]}", high - low + 1, self._limits)
+
+
+#: The functions whose non-integer arguments `check_non_integer` bounds.
+_NON_INTEGER_CHECKED = frozenset({"gamma", "factorial", "binomial", "perm"})
+#: Sums and products over a range, and what a refusal calls them (sums of polynomials are
+#: summed in closed form, at any length).
+_SUMS = {"summation": "sum", "sum": "sum", "product": "product"}
+
+
+def _is_polynomial(node: ast.expr) -> bool:
+    """Whether the expression is a polynomial in its names (which SymPy sums in closed form)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int)
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _is_polynomial(node.operand)
+    if not isinstance(node, ast.BinOp) or not _is_polynomial(node.left):
+        return False
+    if isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
+        return _is_polynomial(node.right)
+    if isinstance(node.op, ast.Div):
+        return isinstance(node.right, ast.Constant)
+    if isinstance(node.op, ast.Pow):
+        return isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)
+    return False
 
 
 def _exact_binop(op: ast.operator, a: Fraction, b: Fraction) -> Fraction:

@@ -6,6 +6,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..base import to_json
+from ..budget import ToolGate
+from ..turn_context import TurnContext
 from .calculator import Calculator
 
 if TYPE_CHECKING:
@@ -16,11 +18,12 @@ log = logging.getLogger(__name__)
 __all__ = ["calculate_tool", "check_tool"]
 
 
-def calculate_tool(calculator: Calculator) -> FunctionTool:
-    """Build the `calculate` function tool around a calculator (nothing is built at import)."""
-    from agents import function_tool
+def calculate_tool(calculator: Calculator, gate: ToolGate) -> FunctionTool:
+    """Build the `calculate` function tool around a calculator, its calls within `gate`'s
+    limits (nothing is built at import)."""
+    from agents import RunContextWrapper, function_tool
 
-    async def calculate(expression: str) -> str:
+    async def calculate(ctx: RunContextWrapper[TurnContext], expression: str) -> str:
         """Do exact math with SymPy and return a JSON string.
 
         Use it for any arithmetic, algebra or calculus instead of computing in your head.
@@ -53,24 +56,32 @@ def calculate_tool(calculator: Calculator) -> FunctionTool:
             expression: One math expression, e.g. "integrate(x^2*sin(x), x)",
                 "solve(x^2 - 5x + 6 = 0, x)" or "N(pi, 50)".
         """
-        try:
-            return await calculator.evaluate(expression)
-        except Exception:
-            log.exception("calculate tool failed")
-            return to_json({"error": "the calculator failed unexpectedly"})
+        return await gate.run(ctx.context, lambda: _calculate(calculator, expression))
 
+    # get_type_hints() resolves annotations in this module's namespace, where the SDK's
+    # types are not imported (importing the SDK is left to the process that builds tools).
+    calculate.__annotations__["ctx"] = RunContextWrapper[TurnContext]
     return function_tool(
         calculate,
         name_override="calculate",
-        timeout=calculator.tool_timeout,
+        timeout=gate.backstop(calculator.tool_timeout),
     )
 
 
-def check_tool(calculator: Calculator) -> FunctionTool:
-    """Build the `check` function tool: verifies one line of working exactly."""
-    from agents import function_tool
+async def _calculate(calculator: Calculator, expression: str) -> str:
+    try:
+        return await calculator.evaluate(expression)
+    except Exception:
+        log.exception("calculate tool failed")
+        return to_json({"error": "the calculator failed unexpectedly"})
 
-    async def check(claim: str) -> str:
+
+def check_tool(calculator: Calculator, gate: ToolGate) -> FunctionTool:
+    """Build the `check` function tool: verifies one line of working exactly, within
+    `gate`'s limits."""
+    from agents import RunContextWrapper, function_tool
+
+    async def check(ctx: RunContextWrapper[TurnContext], claim: str) -> str:
         """Verify one step of working exactly; returns {"verdict": "verified" | "false" |
         "unknown", "detail"} (a counterexample when false) or {"error"}.
 
@@ -79,10 +90,17 @@ def check_tool(calculator: Calculator) -> FunctionTool:
                 "(x+1)^2 = x^2+2x+1", "d/dx x^3 = 3x^2", or "premise => conclusion",
                 e.g. "2x + 3 = 7 => x = 2".
         """
-        try:
-            return await calculator.check(claim)
-        except Exception:
-            log.exception("check tool failed")
-            return to_json({"error": "the checker failed unexpectedly"})
+        return await gate.run(ctx.context, lambda: _check(calculator, claim))
 
-    return function_tool(check, name_override="check", timeout=calculator.tool_timeout)
+    check.__annotations__["ctx"] = RunContextWrapper[TurnContext]
+    return function_tool(
+        check, name_override="check", timeout=gate.backstop(calculator.tool_timeout)
+    )
+
+
+async def _check(calculator: Calculator, claim: str) -> str:
+    try:
+        return await calculator.check(claim)
+    except Exception:
+        log.exception("check tool failed")
+        return to_json({"error": "the checker failed unexpectedly"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 from ..base import ToolClient
 from ..calculator.calculator import worker_modules as calculator_modules
+from ..calculator.language import TOO_DEEP
 from ..workers import (
     PoolClosed,
     PoolStopping,
@@ -122,10 +124,15 @@ class Plotter(ToolClient):
     async def render(self, request: PlotRequest) -> PlotResult:
         """Check, evaluate and draw one request; never raises for bad input."""
         try:
-            check_request(request, self._limits)
+            # Up to ~50 expressions of up to 500 characters each: linear, but together too
+            # long to hold the event loop for (a thread gives it the GIL back every few ms).
+            await asyncio.to_thread(check_request, request, self._limits)
         except PlotError as exc:
             log.debug("plot refused: %s", exc.message)
             return PlotResult.failed(exc.message)
+        except RecursionError:  # a rewrite deeper than Python's stack: still an answer
+            log.info("plot: checking a request recursed too deeply")
+            return PlotResult.failed(TOO_DEEP)
         error = await self._start_on_first_use()
         if error is not None:
             return PlotResult.failed(error)

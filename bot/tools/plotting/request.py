@@ -39,6 +39,8 @@ class PlotLimits:
     max_samples: int = 2_000  # per function
     max_data_points: int = 1_000
     max_marks: int = 20
+    #: Characters of all the expressions of one plot together (functions, ends, marks).
+    max_expression_chars: int = 2_000
     max_bins: int = 100
     max_title_chars: int = 120  # title and axis labels
     max_label_chars: int = 60  # legend entries and bar names
@@ -166,6 +168,18 @@ def check_request(request: PlotRequest, limits: PlotLimits | None = None) -> Non
             f"too many functions: {len(functions)} (limit {limits.max_functions} per plot; "
             "make several plots)"
         )
+    if len(request.mark_points) > limits.max_marks:
+        raise PlotError(
+            f"too many mark_points: {len(request.mark_points)} (limit {limits.max_marks})"
+        )
+    expressions = (*functions, request.x_min, request.x_max, request.y_min, request.y_max,
+                   *request.mark_points)  # fmt: skip
+    total = sum(len(text) for text in expressions)
+    if total > limits.max_expression_chars:
+        raise PlotError(
+            f"expressions too long: {total:,} characters in all (limit "
+            f"{limits.max_expression_chars:,} per plot); simplify them or make several plots"
+        )
     if not limits.max_samples >= request.samples >= 2:
         raise PlotError(
             f"samples must be between 2 and {limits.max_samples:,}, not {request.samples:,}"
@@ -182,10 +196,6 @@ def check_request(request: PlotRequest, limits: PlotLimits | None = None) -> Non
     _check_range(request.x_min, request.x_max, "x", limits)
     _check_range(request.y_min, request.y_max, "y", limits)
     _check_data(request, limits)
-    if len(request.mark_points) > limits.max_marks:
-        raise PlotError(
-            f"too many mark_points: {len(request.mark_points)} (limit {limits.max_marks})"
-        )
     for text in request.mark_points:
         for part in split_point(text):
             if part is not None:

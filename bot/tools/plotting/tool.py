@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BeforeValidator
 
 from ..base import to_json
+from ..budget import ToolGate
 from ..turn_context import TurnContext
 from .plotter import Plotter
 from .request import DataKind, PlotRequest
@@ -53,8 +54,9 @@ _Count = Annotated[int, _null_is(0)]
 _Kind = Annotated[DataKind, _null_is("line")]
 
 
-def plot_tool(plotter: Plotter) -> FunctionTool:
-    """Build the `plot` function tool around a plotter (nothing is built at import)."""
+def plot_tool(plotter: Plotter, gate: ToolGate) -> FunctionTool:
+    """Build the `plot` function tool around a plotter, its calls within `gate`'s limits
+    (nothing is built at import)."""
     from agents import RunContextWrapper, function_tool
 
     async def plot(
@@ -138,12 +140,12 @@ def plot_tool(plotter: Plotter) -> FunctionTool:
             data_kind=data_kind,
             bins=bins,
         )
-        return await _answer(plotter, ctx.context, request)
+        return await gate.run(ctx.context, lambda: _answer(plotter, ctx.context, request))
 
     # get_type_hints() resolves annotations in this module's namespace, where the SDK's
     # types are not imported (importing the SDK is left to the process that builds tools).
     plot.__annotations__["ctx"] = RunContextWrapper[TurnContext]
-    return function_tool(plot, name_override="plot", timeout=plotter.tool_timeout)
+    return function_tool(plot, name_override="plot", timeout=gate.backstop(plotter.tool_timeout))
 
 
 async def _answer(plotter: Plotter, context: TurnContext, request: PlotRequest) -> str:
@@ -155,7 +157,7 @@ async def _answer(plotter: Plotter, context: TurnContext, request: PlotRequest) 
         return to_json({"error": "the plotter failed unexpectedly"})
     if result.png is None:
         return to_json({"error": result.error or "nothing was drawn"})
-    name = context.add_image("plot", result.png)
+    name = context.add_image("plot", result.png, "Graph: " + to_json(result.summary))
     summary: dict[str, Any] = {"image": name, **result.summary}
     if name is None:
         summary["note"] = "not attached: this reply already has the most images allowed"
