@@ -142,21 +142,33 @@ async def test_answer_length_cap_reaches_the_model(
     await assistant.close()
 
 
+class Draft:
+    """A `TextListener` keeping what a live draft would show."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def text(self, more: str) -> None:
+        self.shown += more
+
+    def progress(self, tool: str | None) -> None:
+        self.shown = ""
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
 async def test_an_answer_cut_by_the_cap_says_so(
     llm: FakeLLM, llm_settings: Settings, db_path: str, streamed: bool
 ) -> None:
     assistant = await started(dataclasses.replace(llm_settings, llm_max_tokens=256))
     llm.reply("7" * 5000)  # the fake stops at 256 tokens (1,024 characters): "length"
-    shown: list[str] = []
+    draft = Draft()
     question = assistant.admit("write 5000 sevens")
-    on_text = shown.append if streamed else None
-    answer = await assistant.submit("s", question, on_text=on_text)
+    answer = await assistant.submit("s", question, on_text=draft if streamed else None)
     kept = "7" * (256 * CHARS_PER_TOKEN)
     assert answer.text.startswith(kept)
     note = answer.text.removeprefix(kept)
     assert "cut" in note and "length limit" in note and "7" not in note
     if streamed:
-        assert shown[-1] == answer.text  # the user sees the note while it streams, too
+        assert draft.shown == answer.text  # the user sees the note while it streams, too
     assert rows(db_path)[-1]["content"][0]["text"] == answer.text  # and the model remembers
     await assistant.close()
