@@ -176,6 +176,18 @@ async def _serve() -> None:
     async def cpu() -> float:
         return time.process_time()
 
+    lag = [0.0]  # the fakes' own event loop: worst lateness of a 5 ms sleep since last asked
+
+    async def watch_lag() -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lag[0] = max(lag[0], time.perf_counter() - started - 0.005)
+
+    async def loop_lag() -> float:
+        worst, lag[0] = lag[0], 0.0
+        return worst
+
     async def llm_latency(seconds: float) -> None:
         llm.bench_latency = seconds
 
@@ -193,6 +205,7 @@ async def _serve() -> None:
         "wait_answers": wait_answers,
         "mark": mark,
         "cpu": cpu,
+        "loop_lag": loop_lag,
         "llm_latency": llm_latency,
         "llm_peak": llm_peak,
         "llm_log": llm_log,
@@ -212,6 +225,7 @@ async def _serve() -> None:
             "llm_base_url": llm.base_url,
         }
     )
+    watcher = asyncio.create_task(watch_lag())
     try:
         while line := await reader.readline():
             request = json.loads(line)
@@ -221,6 +235,7 @@ async def _serve() -> None:
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
                 write({"error": f"{op}: {exc!r}"})
     finally:
+        watcher.cancel()
         await llm.close()
         await fake.close()
 
@@ -325,6 +340,11 @@ class Fakes:
     async def cpu(self) -> float:
         """CPU seconds the fakes' process has used so far."""
         return float(await self.call("cpu", {}))
+
+    async def loop_lag(self) -> float:
+        """The fakes' own worst event-loop stall since the last call: when it is large, the
+        fakes, not the bot, may be what slows the answers."""
+        return float(await self.call("loop_lag", {}))
 
     async def llm_latency(self, seconds: float) -> None:
         await self.call("llm_latency", {"seconds": seconds})

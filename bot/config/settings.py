@@ -21,7 +21,8 @@ __all__ = ["KNOWN_SETTINGS", "ConfigError", "Settings", "load_settings", "typo_w
 # that is not one of them but close to one gets a warning naming it (`typo_warnings`).
 KNOWN_SETTINGS = (
     "DISCORD_TOKEN", "GOOGLE_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL",
-    "LLM_TIMEOUT", "LLM_MAX_RETRIES", "LLM_IMAGES", "SESSION_DB", "USAGE_DB", "SESSION_SCOPE",
+    "LLM_TIMEOUT", "LLM_MAX_RETRIES", "LLM_MAX_TOKENS", "LLM_IMAGES", "SESSION_DB", "USAGE_DB",
+    "SESSION_SCOPE",
     "HISTORY_TURNS", "TRACING_API_KEY", "DISCORD_API_URL", "DISCORD_GATEWAY_URL", "LOG_LEVEL",
     "SHARD_COUNT", "SHARD_IDS", "STREAMING", "STREAM_EDIT_INTERVAL", "ANSWER_STYLE",
     # bot/config/controls.py
@@ -38,6 +39,9 @@ TYPO_CUTOFF = 0.8  # how close (difflib's ratio) a name must be to one of ours t
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+# Output tokens of one model response (thinking models count their reasoning too): room for a
+# long worked answer, not for a 45 KB answer-text bomb.
+DEFAULT_MAX_TOKENS = 8192
 
 SessionScope = Literal["user", "channel"]
 AnswerStyle = Literal["answer", "steps", "tutor"]
@@ -61,6 +65,7 @@ class Settings:
     history_turns: int = 20
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
+    llm_max_tokens: int | None = DEFAULT_MAX_TOKENS  # None: the model's own limit
     tracing_api_key: str | None = field(default=None, repr=False)
     discord_api_url: str = DEFAULT_DISCORD_API_URL
     discord_gateway_url: str | None = None
@@ -145,6 +150,7 @@ def load_settings(
         history_turns=read_int(env, "HISTORY_TURNS", 20, low=1, high=1000),
         llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, low=1.0, high=600.0),
         llm_max_retries=read_int(env, "LLM_MAX_RETRIES", 2, low=0, high=10),
+        llm_max_tokens=_max_tokens(env),
         tracing_api_key=env.get("TRACING_API_KEY") or None,
         discord_api_url=_url(env, "DISCORD_API_URL", DEFAULT_DISCORD_API_URL).rstrip("/"),
         discord_gateway_url=_optional_url(env, "DISCORD_GATEWAY_URL", ("ws", "wss")),
@@ -199,6 +205,13 @@ def _metrics_port(env: Mapping[str, str]) -> int | None:
     if raw in ("", "off"):
         return None
     return read_int(env, "METRICS_PORT", 0, low=1, high=65535)
+
+
+def _max_tokens(env: Mapping[str, str]) -> int | None:
+    """LLM_MAX_TOKENS caps each model response; `off`: no cap is sent (the model's own)."""
+    if (env.get("LLM_MAX_TOKENS") or "").strip().lower() == "off":
+        return None
+    return read_int(env, "LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS, low=256, high=1_000_000)
 
 
 def store_kind(session_db: str) -> StoreKind:

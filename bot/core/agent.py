@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -47,6 +48,13 @@ You are mathbot, a concise math assistant in a Discord chat.
 """
 
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
+# Appended to an answer the model stopped at `LLM_MAX_TOKENS` (finish_reason "length").
+CUT_NOTE = "\n\n*(Answer cut here: it reached the length limit. Ask for the rest.)*"
+# A stream's chunks already buffered are consumed without the event loop ever running
+# anything else (an `async for` over ready data never suspends): a 45 KB answer in 5,600
+# chunks held the loop for seconds. The wrapper gives way every few chunks; 4 keeps each
+# slice under a millisecond (bench/bench_hostile.py).
+CHUNKS_PER_YIELD = 4
 
 
 class ChatCompletionsModel(OpenAIChatCompletionsModel):
@@ -55,6 +63,8 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
     Gemini's OpenAI-compatible endpoint has been seen to send `"id": ""` on tool calls, which
     the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id as it arrives,
     streamed or not. (This hooks the SDK's `_fetch_response`, the one place both paths share.)
+    An answer cut by `max_tokens` ends with `CUT_NOTE`, and a stream gives way to the event
+    loop as it is read.
     """
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
@@ -67,6 +77,8 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
                 "the model endpoint answered with something else than a chat completion"
             )
         for choice in result.choices or ():
+            if choice.finish_reason == "length" and choice.message.content:
+                choice.message.content += CUT_NOTE
             for call in choice.message.tool_calls or ():
                 if call.id == "":
                     call.id = _new_call_id()
@@ -75,12 +87,21 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
 
 async def _with_tool_call_ids(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """The chunks of a stream, with an id for every tool call that starts with an empty one,
-    and an index for every tool call that arrives whole without one (as Gemini sends them)."""
+    and an index for every tool call that arrives whole without one (as Gemini sends them).
+
+    Also: `CUT_NOTE` ends a text that the length cap stopped, and the event loop runs other
+    tasks every `CHUNKS_PER_YIELD` chunks, however fast the chunks come."""
     ids: dict[int, str] = {}
     next_index = 0
+    wrote_text = False
+    count = 0
     async for chunk in stream:
         for choice in chunk.choices or ():
-            for call in choice.delta.tool_calls or ():
+            delta = choice.delta
+            wrote_text = wrote_text or bool(delta.content)
+            if choice.finish_reason == "length" and wrote_text:
+                delta.content = (delta.content or "") + CUT_NOTE
+            for call in delta.tool_calls or ():
                 index = getattr(call, "index", None)
                 if index is None:
                     call.index = index = next_index
@@ -88,6 +109,9 @@ async def _with_tool_call_ids(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
                 if call.id == "":
                     call.id = ids.setdefault(index, _new_call_id())
         yield chunk
+        count += 1
+        if count % CHUNKS_PER_YIELD == 0:
+            await asyncio.sleep(0)
 
 
 def _new_call_id() -> str:
@@ -106,7 +130,8 @@ def build_agent(model: Model, tools: Sequence[Tool] = ()) -> Agent:
 
 
 def run_config(settings: Settings) -> RunConfig:
-    """Per-run settings: SDK-managed retries for 429/5xx/timeouts, and tracing off by default."""
+    """Per-run settings: SDK-managed retries for 429/5xx/timeouts, the answer-length cap
+    (`LLM_MAX_TOKENS`), and tracing off by default."""
     retry = ModelRetrySettings(
         max_retries=settings.llm_max_retries,
         backoff={"initial_delay": 1.0, "max_delay": 20.0, "multiplier": 2.0, "jitter": True},
@@ -118,7 +143,7 @@ def run_config(settings: Settings) -> RunConfig:
         ),
     )
     return RunConfig(
-        model_settings=ModelSettings(retry=retry),
+        model_settings=ModelSettings(retry=retry, max_tokens=settings.llm_max_tokens),
         tracing_disabled=not settings.tracing_enabled,
         workflow_name="mathbot",
     )

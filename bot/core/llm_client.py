@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
+import pydantic
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from openai._types import NotGiven, Omit
 from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..config.settings import Settings
 
@@ -21,7 +23,8 @@ def build_client(settings: Settings) -> AsyncOpenAI:
       recommends for concurrency; the bot already runs aiohttp for discord.py.
     - Retries are left to the Agents SDK's runner (see `agent.run_config`): `max_retries=0`.
     - Chat Completions requests skip the client's per-request walk of the history
-      (`LeanCompletions`). Must be called with a running event loop (aiohttp).
+      (`LeanCompletions`), and their answers are parsed by pydantic (`LeanAsyncOpenAI`).
+      Must be called with a running event loop (aiohttp).
     """
     return LeanAsyncOpenAI(
         api_key=settings.llm_api_key,
@@ -65,9 +68,29 @@ class LeanChat(AsyncChat):
         return LeanCompletions(self._client)
 
 
+# What `LeanAsyncOpenAI` parses with pydantic's validator.
+_VALIDATED = (ChatCompletion, ChatCompletionChunk)
+
+
 class LeanAsyncOpenAI(AsyncOpenAI):
-    """`AsyncOpenAI` whose `chat.completions` is `LeanCompletions`."""
+    """`AsyncOpenAI` whose `chat.completions` is `LeanCompletions`, and whose chat answers
+    (a completion, or each chunk of a streamed one) are built by pydantic's validator.
+
+    The client builds them with `construct_type`, a lenient walk in Python that cost ~0.2 ms
+    per chunk: a 45 KB answer streamed in 5,600 chunks held the event loop for over a
+    second. `model_validate` (pydantic-core) builds the same object in ~0.01 ms; openai's
+    models keep unknown fields either way (`extra="allow"`). Data that validation refuses (a
+    provider's looser shape, e.g. a tool call without `index`) takes the client's own path.
+    """
 
     @cached_property
     def chat(self) -> AsyncChat:
         return LeanChat(self)
+
+    def _process_response_data(self, *, data: object, cast_to: Any, response: Any) -> Any:
+        if cast_to in _VALIDATED and isinstance(data, dict):
+            try:
+                return cast_to.model_validate(data)
+            except pydantic.ValidationError:
+                pass
+        return super()._process_response_data(data=data, cast_to=cast_to, response=response)

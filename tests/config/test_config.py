@@ -66,6 +66,8 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({**BASE, "LLM_BASE_URL": "generativelanguage.googleapis.com"}, "LLM_BASE_URL"),
         ({**BASE, "LLM_TIMEOUT": "-3"}, "LLM_TIMEOUT"),
         ({**BASE, "LLM_MAX_RETRIES": "99"}, "LLM_MAX_RETRIES"),
+        ({**BASE, "LLM_MAX_TOKENS": "lots"}, "LLM_MAX_TOKENS"),
+        ({**BASE, "LLM_MAX_TOKENS": "0"}, "LLM_MAX_TOKENS"),
         ({**BASE, "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         ({**BASE, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({**BASE, "SESSION_DB": "mysql://u:p@h/db"}, "SESSION_DB"),
@@ -76,6 +78,15 @@ def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> Non
         load_settings(env, dotenv_path=None)
     assert str(err.value).startswith(variable)
     assert "\n" not in str(err.value)
+
+
+def test_answer_length_cap() -> None:
+    def cap(**env: str) -> int | None:
+        return load_settings({**BASE, **env}, dotenv_path=None).llm_max_tokens
+
+    assert cap() == 8192
+    assert cap(LLM_MAX_TOKENS="2000") == 2000
+    assert cap(LLM_MAX_TOKENS="off") is None
 
 
 def test_shards() -> None:

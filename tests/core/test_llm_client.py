@@ -133,3 +133,48 @@ async def test_the_agent_runs_over_aiohttp_and_the_client_closes(fake: FakeLLM) 
     [request] = await fake.wait_for_requests(1)
     assert FakeLLM.user_texts(request) == ["2+2?"] and request["messages"][0]["role"] == "system"
     assert client.is_closed()
+
+
+async def _answers(client: AsyncOpenAI, stream: bool) -> list[dict[str, Any]]:
+    """What the client parsed, as plain data (ids and timestamps differ between answers)."""
+    options: dict[str, Any] = {"model": MODEL, "messages": MESSAGES[:2], "stream": stream}
+    response = await client.chat.completions.create(**options)
+    parsed = [chunk async for chunk in response] if stream else [response]
+    return [p.model_dump(exclude={"id", "created"}) for p in parsed]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("gemini_style", [False, True], ids=["openai", "gemini"])
+async def test_answers_parse_as_the_stock_client_parses_them_by_pydantic(
+    fake: FakeLLM, monkeypatch: pytest.MonkeyPatch, stream: bool, gemini_style: bool
+) -> None:
+    import openai._base_client
+
+    fake.gemini_style_stream_tool_calls = gemini_style  # tool calls without `index`
+    constructed = 0
+    construct_type = openai._base_client.construct_type
+
+    def counting(**kwargs: Any) -> Any:
+        nonlocal constructed
+        constructed += 1
+        return construct_type(**kwargs)
+
+    monkeypatch.setattr(openai._base_client, "construct_type", counting)
+    stock = AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+    lean = build_client(settings_for(fake))
+    try:
+        found = []
+        for client in (stock, lean):
+            fake.tool_call("calculate", {"expression": "2+2"}, text="Let me check. ")
+            constructed = 0
+            found.append(await _answers(client, stream))
+            by_client = constructed
+    finally:
+        await stock.close()
+        await lean.close()
+    assert found[0] == found[1]
+    assert any("calculate" in str(answer) for answer in found[1])
+    if gemini_style and stream:
+        assert by_client > 0  # the chunks validation refuses take the client's lenient path
+    else:
+        assert by_client == 0  # pydantic built every answer: the fast path

@@ -23,7 +23,7 @@ from bot.core.failures import (
 from bot.errors import UserFacingError
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.plotting.plotter import Plotter
-from tests.fakes.llm_server import FakeLLM
+from tests.fakes.llm_server import CHARS_PER_TOKEN, FakeLLM
 
 
 async def started(settings: Settings) -> Assistant:
@@ -125,4 +125,50 @@ async def test_bad_key_is_logged_once_and_never_leaks(
         assert "test-llm-key" not in str(err.value)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "API key" in errors[0].getMessage()
+    await assistant.close()
+
+
+@pytest.mark.parametrize("cap", [300, None], ids=["capped", "off"])
+async def test_answer_length_cap_reaches_the_model(
+    llm: FakeLLM, llm_settings: Settings, cap: int | None
+) -> None:
+    assistant = await started(dataclasses.replace(llm_settings, llm_max_tokens=cap))
+    llm.reply("4")
+    await assistant.ask("s", "what is 2+2?")
+    if cap is None:
+        assert "max_tokens" not in llm.requests[0]
+    else:
+        assert llm.requests[0]["max_tokens"] == cap
+    await assistant.close()
+
+
+class Draft:
+    """A `TextListener` keeping what a live draft would show."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def text(self, more: str) -> None:
+        self.shown += more
+
+    def progress(self, tool: str | None) -> None:
+        self.shown = ""
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_an_answer_cut_by_the_cap_says_so(
+    llm: FakeLLM, llm_settings: Settings, db_path: str, streamed: bool
+) -> None:
+    assistant = await started(dataclasses.replace(llm_settings, llm_max_tokens=256))
+    llm.reply("7" * 5000)  # the fake stops at 256 tokens (1,024 characters): "length"
+    draft = Draft()
+    question = assistant.admit("write 5000 sevens")
+    answer = await assistant.submit("s", question, on_text=draft if streamed else None)
+    kept = "7" * (256 * CHARS_PER_TOKEN)
+    assert answer.text.startswith(kept)
+    note = answer.text.removeprefix(kept)
+    assert "cut" in note and "length limit" in note and "7" not in note
+    if streamed:
+        assert draft.shown == answer.text  # the user sees the note while it streams, too
+    assert rows(db_path)[-1]["content"][0]["text"] == answer.text  # and the model remembers
     await assistant.close()

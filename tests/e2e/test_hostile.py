@@ -70,7 +70,8 @@ def attached_answer(world: World) -> bytes:
 
 
 async def test_a_long_answer_takes_five_messages_and_attaches_the_whole_text(world: World) -> None:
-    text = long_answer(400)  # about 46,000 characters: 23 messages' worth
+    # about 30,000 characters, 16 messages' worth (under LLM_MAX_TOKENS's default: not cut)
+    text = long_answer(250)
     world.llm.reply(text)
     await dm(world, "derive everything")
     messages = await answered(world)
@@ -84,7 +85,7 @@ async def test_a_long_answer_takes_five_messages_and_attaches_the_whole_text(wor
 
 async def test_a_long_streamed_answer_drafts_and_ends_within_five_messages(world: World) -> None:
     await world.restart_bot(streaming=True, stream_edit_interval=INTERVAL)
-    text = long_answer(400)
+    text = long_answer(250)
     world.llm.chunk_size, world.llm.chunk_delay = 4000, 0.02
     world.llm.reply(text)
     await dm(world, "derive everything, slowly")

@@ -9,12 +9,16 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from aiohttp import web
 
 __all__ = ["FakeLLM"]
+
+# The fake counts a token as 4 characters (OpenAI's rule of thumb for English) when it honours a
+# request's `max_tokens`: a longer reply is cut there and ends with finish_reason "length".
+CHARS_PER_TOKEN = 4
 
 StepKind = Literal["reply", "tool_calls", "error", "hang", "garbage", "disconnect"]
 
@@ -46,6 +50,7 @@ class _Step:
     content_type: str = "application/json"
     delay: float = 0.0
     drop_after: int | None = None  # streamed: drop the connection after this many chunks
+    finish_reason: str | None = None  # None: "tool_calls" or "stop"
 
 
 class _Headers(dict[str, str]):
@@ -304,6 +309,9 @@ class FakeLLM:
             return _error_response(400, "Request body is not a JSON object.")
         if step is None:
             step = _Step("reply", text=self.default(body))
+        cap = body.get("max_tokens")
+        if isinstance(cap, int) and step.text and len(step.text) > cap * CHARS_PER_TOKEN:
+            step = replace(step, text=step.text[: cap * CHARS_PER_TOKEN], finish_reason="length")
 
         if step.kind == "hang":
             await self._closing.wait()
@@ -370,7 +378,7 @@ class FakeLLM:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": "tool_calls" if step.calls else "stop",
+                    "finish_reason": _finish_reason(step),
                     "logprobs": None,
                 }
             ],
@@ -445,7 +453,7 @@ class FakeLLM:
                             "function": {"arguments": args[start : start + size]},
                         }
                         await send(chunk({"tool_calls": [delta]}))
-            await send(chunk({}, "tool_calls" if step.calls else "stop"))
+            await send(chunk({}, _finish_reason(step)))
             if include_usage:
                 prompt, completion = step.usage
                 await send(
@@ -481,6 +489,10 @@ class FakeLLM:
                 "function": {"name": name, "arguments": ""},
             }
         ]
+
+
+def _finish_reason(step: _Step) -> str:
+    return step.finish_reason or ("tool_calls" if step.calls else "stop")
 
 
 def _args_json(arguments: dict[str, Any] | str) -> str:
