@@ -31,6 +31,7 @@ from .memory.stores import open_store
 from .observe.health import Health
 from .observe.metrics import Metrics, PrometheusMetrics
 from .observe.server import ObservabilityServer
+from .render.renderer import Renderer
 from .startup import FileStart, PatientStart
 from .tools.budget import ToolGate, ToolLimits, UserLocks
 from .tools.calculator.calculator import Calculator
@@ -120,6 +121,12 @@ def build(
         services=services,
         metrics=metrics,
     )
+
+
+def build_renderer() -> Renderer:
+    """What makes answers Discord-ready (math as Unicode and images), in worker processes; the
+    Discord client starts and closes it."""
+    return Renderer()
 
 
 def starting_store(store: SessionStore, session_db: str) -> Service:

@@ -11,6 +11,7 @@ import yarl
 
 from ..config.settings import Settings
 from ..core.assistant import Assistant
+from ..render.renderer import Renderer
 from .inflight import InFlight
 from .messages import MessageFlow
 from .tree import AppCommand, MathCommandTree
@@ -38,16 +39,19 @@ def intents() -> discord.Intents:
 
 class MathBot(discord.Client):
     """mathbot on one gateway connection: answers messages and the slash `commands` with
-    `assistant`. Extra keyword arguments go to `discord.Client`.
+    `assistant`, its answers made Discord-ready by `renderer` (started and closed with the
+    bot). Extra keyword arguments go to `discord.Client`.
 
-    The slash commands reach the bot as `interaction.client`: `assistant`, `settings` and
-    `in_flight` (the handlers at work, which `close()` lets finish) are theirs to use.
+    The slash commands reach the bot as `interaction.client`: `assistant`, `renderer`,
+    `settings` and `in_flight` (the handlers at work, which `close()` lets finish) are theirs
+    to use.
     """
 
     def __init__(
         self,
         settings: Settings,
         assistant: Assistant,
+        renderer: Renderer,
         *,
         commands: Iterable[AppCommand],
         **options: Any,
@@ -56,13 +60,15 @@ class MathBot(discord.Client):
         super().__init__(intents=intents(), **options)
         self.settings = settings
         self.assistant = assistant
+        self.renderer = renderer
         self.tree = MathCommandTree(self)
         self.in_flight = InFlight()
         for command in commands:
             self.tree.add_command(command)
-        self._messages = MessageFlow(self, assistant, settings)
+        self._messages = MessageFlow(self, assistant, settings, renderer)
 
     async def setup_hook(self) -> None:
+        await self.renderer.start()
         await self.assistant.start()
         if self.application_id is None:
             log.warning("no application id yet: slash commands not synced")
@@ -75,7 +81,10 @@ class MathBot(discord.Client):
             await self.in_flight.drain(SHUTDOWN_GRACE)
             await super().close()
         finally:
-            await self.assistant.close()
+            try:
+                await self.assistant.close()
+            finally:
+                await self.renderer.close()
 
     async def on_ready(self) -> None:
         self.assistant.metrics.connected(True)

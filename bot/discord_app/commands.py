@@ -51,7 +51,7 @@ async def math(
         await private_reply(interaction, NOT_HERE)
         return
     heading = quote(question)
-    live = LiveReply(interval=bot.settings.stream_edit_interval, heading=heading)
+    live = LiveReply(bot.renderer, interval=bot.settings.stream_edit_interval, heading=heading)
     on_text = live if bot.settings.streaming else None
     async with bot.in_flight.track():
         turn = bot.assistant.submit(session_id(interaction), admitted, on_text=on_text)
@@ -64,7 +64,8 @@ async def math(
         if on_text is not None:
             await live.finish(shown)
         else:
-            await show_pieces([], surface, await render(shown.text, shown.attachments))
+            pieces = await render(bot.renderer, shown.text, shown.attachments)
+            await show_pieces([], surface, pieces)
 
 
 @app_commands.command()
@@ -104,7 +105,7 @@ async def history(
     """See what the math assistant remembers of your conversation"""
     await interaction.response.defer(ephemeral=True, thinking=True)
     text = await interaction.client.assistant.history(session_id(interaction), turns)
-    await send_followups(interaction, text, ephemeral=True)
+    await send_followups(interaction.client.renderer, interaction, text, ephemeral=True)
 
 
 @app_commands.command()
@@ -125,7 +126,7 @@ async def usage(interaction: discord.Interaction[MathBot]) -> None:
     """How many tokens your questions used today and in total"""
     await interaction.response.defer(ephemeral=True, thinking=True)
     text = await interaction.client.assistant.usage(from_interaction(interaction))
-    await send_followups(interaction, text, ephemeral=True)
+    await send_followups(interaction.client.renderer, interaction, text, ephemeral=True)
 
 
 @app_commands.command(name="help")

@@ -11,8 +11,10 @@ import discord
 from ..core.assistant import Answer
 from ..render.discord_limits import MESSAGE_CHARS
 from ..render.drafts import DraftRenderer
+from ..render.renderer import Renderer
+from ..render.shown import MAX_ANSWER_MESSAGES
 from ..render.splitting import split_message
-from .replies import MAX_ANSWER_MESSAGES, ChannelSurface, Piece, Surface, render, show_pieces
+from .replies import ChannelSurface, Piece, Surface, render, show_pieces
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,12 @@ class LiveReply:
     Discord's 2,000 characters. While a tool runs the draft says so ("calculating…"); the
     answer written after it takes its place. Drafts show at most the answer's first
     `DRAFT_CHARS` characters, under `heading` if one is given, with inline math as Unicode
-    (converted incrementally, in a thread). `finish()` puts the final, fully rendered answer
-    (math images included) in place of the draft, on the same `Surface`.
+    (converted incrementally, in a thread). `finish()` puts the final answer, rendered by
+    `renderer` (math images included), in place of the draft, on the same `Surface`.
     """
 
-    def __init__(self, *, interval: float, heading: str = "") -> None:
+    def __init__(self, renderer: Renderer, *, interval: float, heading: str = "") -> None:
+        self._renderer = renderer
         self._surface: Surface | None = None
         self._interval = interval
         self._drafts = DraftRenderer(limit=DRAFT_CHARS, heading=heading)
@@ -95,7 +98,9 @@ class LiveReply:
             await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
         if self._surface is None:
             return []
-        pieces = await render(answer.text, answer.attachments) if answer.text else []
+        pieces = (
+            await render(self._renderer, answer.text, answer.attachments) if answer.text else []
+        )
         return await show_pieces(self._sent, self._surface, pieces)
 
     async def _publish(self) -> None:

@@ -91,16 +91,19 @@ async def _answer_in_thread(
     await interaction.followup.send(
         ANSWERING_IN.format(thread=thread.mention), ephemeral=True, allowed_mentions=NO_PINGS
     )
-    live = live_reply(bot.settings)
+    live = live_reply(bot.settings, bot.renderer)
     session = conversation_id(
         bot.settings.session_scope, user_id=interaction.user.id, channel_id=thread.id
     )
     turn = bot.assistant.submit(session, question, on_text=live)
-    await show_turn(turn, live, thread, reply_to=None)
+    await show_turn(bot.renderer, turn, live, thread, reply_to=None)
 
 
 async def _answer_privately(interaction: discord.Interaction[MathBot], question: Question) -> None:
     """Answer with followups only the caller sees, in the caller's conversation here."""
-    turn = interaction.client.assistant.submit(session_id(interaction), question)
+    bot = interaction.client
+    turn = bot.assistant.submit(session_id(interaction), question)
     answer = await outcome(turn)
-    await send_followups(interaction, answer.text, pictures=answer.attachments, ephemeral=True)
+    await send_followups(
+        bot.renderer, interaction, answer.text, pictures=answer.attachments, ephemeral=True
+    )

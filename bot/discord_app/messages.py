@@ -17,6 +17,7 @@ from ..core.failures import GENERIC
 from ..core.turn_order import Ticket
 from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
+from ..render.renderer import Renderer
 from . import asking
 from .gate import answers_here
 from .live import LiveReply
@@ -36,9 +37,16 @@ STOPPED = "Stopped: I dropped that question (nothing of it is remembered)."
 class MessageFlow:
     """Decides which messages are for the bot and carries each from question to answer."""
 
-    def __init__(self, client: discord.Client, assistant: Assistant, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        assistant: Assistant,
+        settings: Settings,
+        renderer: Renderer,
+    ) -> None:
         self._client = client
         self._assistant = assistant
+        self._renderer = renderer
         self._settings = settings
         self._scope = settings.session_scope
         self._warned_guilds: set[int] = set()
@@ -79,7 +87,7 @@ class MessageFlow:
         about: discord.Message | None,
         ticket: Ticket | None,
     ) -> None:
-        live = live_reply(self._settings)
+        live = live_reply(self._settings, self._renderer)
         in_place = _answered_in_place(message) or _is_mine(about, self._client.user)
         turn = None
         known = self._session_known(message, in_place)
@@ -92,7 +100,7 @@ class MessageFlow:
             asked.session_id = self._conversation(message, destination.id)
             turn = self._assistant.submit(asked.session_id, question, on_text=live)
         asked.destination = destination
-        asked.sent = await show_turn(turn, live, destination, reply_to=reply_to)
+        asked.sent = await show_turn(self._renderer, turn, live, destination, reply_to=reply_to)
 
     async def handle_edit(self, before: discord.Message, after: discord.Message) -> None:
         """An edited question: if it is the latest the bot answered, ask it again and put
@@ -116,7 +124,7 @@ class MessageFlow:
             answer = await outcome(turn)
         if answer.outcome is Outcome.NOT_LATEST:
             return  # no longer the latest question: leave everything as it is
-        asked.sent = await show_in_place(asked.sent, asked.destination, answer)
+        asked.sent = await show_in_place(self._renderer, asked.sent, asked.destination, answer)
         asked.question = question.text
 
     async def _admit(
@@ -150,7 +158,7 @@ class MessageFlow:
     async def _refuse(self, message: discord.Message, refusal: UserFacingError) -> None:
         """Say why a message is not answered: in place, or privately (a DM) when asked to."""
         if not refusal.private or message.guild is None:
-            await send_answer(message.channel, refusal.message, reply_to=message)
+            await send_answer(self._renderer, message.channel, refusal.message, reply_to=message)
             return
         try:
             await message.author.send(refusal.message, allowed_mentions=NO_PINGS)
@@ -239,12 +247,15 @@ class AskedLog:
         return None
 
 
-def live_reply(settings: Settings) -> LiveReply | None:
+def live_reply(settings: Settings, renderer: Renderer) -> LiveReply | None:
     """A streamed reply for a turn's answer, or None when answers are not streamed."""
-    return LiveReply(interval=settings.stream_edit_interval) if settings.streaming else None
+    if not settings.streaming:
+        return None
+    return LiveReply(renderer, interval=settings.stream_edit_interval)
 
 
 async def show_turn(
+    renderer: Renderer,
     turn: asyncio.Task[Answer],
     live: LiveReply | None,
     destination: discord.abc.Messageable,
@@ -257,10 +268,11 @@ async def show_turn(
         if live is not None:
             live.start(destination, reply_to=reply_to)
         answer = await outcome(turn)
-        return await show(live, destination, answer, reply_to=reply_to)
+        return await show(renderer, live, destination, answer, reply_to=reply_to)
 
 
 async def show(
+    renderer: Renderer,
     live: LiveReply | None,
     destination: discord.abc.Messageable,
     answer: Answer,
@@ -273,7 +285,7 @@ async def show(
     if not answer.text and not answer.attachments:
         return []
     return await send_answer(
-        destination, answer.text, pictures=answer.attachments, reply_to=reply_to
+        renderer, destination, answer.text, pictures=answer.attachments, reply_to=reply_to
     )
 
 

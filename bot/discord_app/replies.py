@@ -16,9 +16,10 @@ import discord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..core.assistant import Answer
-from ..render.answer import prepare_answer
 from ..render.discord_limits import ATTACHMENTS_PER_MESSAGE
 from ..render.images import Image
+from ..render.renderer import Renderer
+from ..render.shown import MAX_ANSWER_MESSAGES, shown_part
 from ..render.splitting import split_message
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,6 @@ NO_PINGS = discord.AllowedMentions.none()
 REPLY_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 
 
-# An answer is sent as at most this many messages; a longer one shows its beginning and
-# attaches the whole answer (as the model wrote it, Markdown and LaTeX) as `answer.md`.
-MAX_ANSWER_MESSAGES = 5
 FULL_ANSWER_NAME = "answer.md"
 FULL_ANSWER_DESCRIPTION = "The whole answer, as written (Markdown and LaTeX)"
 CONTINUED_NOTE = "*…the answer is too long for chat: the whole of it is in `answer.md`.*"
@@ -71,17 +69,18 @@ class Piece:
         return [_file(attached) for attached in self.images]
 
 
-async def render(text: str, pictures: Sequence[Image] = ()) -> list[Piece]:
+async def render(renderer: Renderer, text: str, pictures: Sequence[Image] = ()) -> list[Piece]:
     """The answer as Discord messages: inline math as Unicode, display math as PNG images
-    (drawn in a thread) attached to the message that mentions them, cut to Discord's size;
-    `pictures` (e.g. plots) go with the last message. An answer longer than
-    `MAX_ANSWER_MESSAGES` messages shows its beginning and attaches the whole of `text` as
-    `answer.md` to the last one."""
-    prepared = await asyncio.to_thread(prepare_answer, text)
+    (drawn by `renderer`, in a worker process) attached to the message that mentions them,
+    cut to Discord's size; `pictures` (e.g. plots) go with the last message. An answer longer
+    than `MAX_ANSWER_MESSAGES` messages shows its beginning (only that much is rendered:
+    `shown_part`) and attaches the whole of `text` as `answer.md` to the last one."""
+    part = shown_part(text)
+    prepared = await renderer.prepare(part)
     images = dict(enumerate(prepared.images, start=1))
     chunks = await asyncio.to_thread(split_message, prepared.text)
     extra: tuple[Document, ...] = ()
-    if len(chunks) > MAX_ANSWER_MESSAGES:
+    if part is not text or len(chunks) > MAX_ANSWER_MESSAGES:  # cut, or longer once rendered
         chunks = [*chunks[: MAX_ANSWER_MESSAGES - 1], CONTINUED_NOTE]
         extra = (Document(FULL_ANSWER_NAME, text.encode(), FULL_ANSWER_DESCRIPTION),)
     pieces: list[Piece] = []
@@ -102,6 +101,7 @@ async def render(text: str, pictures: Sequence[Image] = ()) -> list[Piece]:
 
 
 async def send_answer(
+    renderer: Renderer,
     destination: discord.abc.Messageable,
     text: str,
     *,
@@ -110,7 +110,7 @@ async def send_answer(
 ) -> list[discord.Message]:
     """Send `text` in as many messages as it takes; the first may reply to `reply_to`."""
     sent: list[discord.Message] = []
-    for piece in await render(text, pictures):
+    for piece in await render(renderer, text, pictures):
         sent.append(await send_piece(destination, piece, reply_to=None if sent else reply_to))
     return sent
 
@@ -204,6 +204,7 @@ async def show_pieces(
 
 
 async def show_in_place(
+    renderer: Renderer,
     sent: list[discord.Message],
     destination: discord.abc.Messageable,
     answer: Answer,
@@ -211,7 +212,7 @@ async def show_in_place(
     reply_to: discord.Message | None = None,
 ) -> list[discord.Message]:
     """Turn the messages already `sent` into `answer`: edit them, add or delete as needed."""
-    pieces = await render(answer.text, answer.attachments) if answer.text else []
+    pieces = await render(renderer, answer.text, answer.attachments) if answer.text else []
     return await show_pieces(sent, ChannelSurface(destination, reply_to), pieces)
 
 
@@ -229,6 +230,7 @@ async def send_piece(
 
 
 async def send_followups(
+    renderer: Renderer,
     interaction: discord.Interaction,
     text: str,
     *,
@@ -236,7 +238,7 @@ async def send_followups(
     ephemeral: bool = False,
 ) -> None:
     """Answer a deferred interaction with as many followup messages as `text` needs."""
-    for piece in await render(text, pictures):
+    for piece in await render(renderer, text, pictures):
         await interaction.followup.send(
             piece.text, files=piece.files(), allowed_mentions=NO_PINGS, ephemeral=ephemeral
         )

@@ -49,7 +49,10 @@ async def style_command(
         await choices.set_user_style(who.user_id, chosen)
     resolved, _ = await choices.resolve(who)
     await send_followups(
-        interaction, style_reply(resolved, changed=style is not None), ephemeral=True
+        interaction.client.renderer,
+        interaction,
+        style_reply(resolved, changed=style is not None),
+        ephemeral=True,
     )
 
 
@@ -70,7 +73,8 @@ async def settings_show(interaction: discord.Interaction[MathBot]) -> None:
     if (guild_id := await managed_guild(interaction)) is None:
         return
     prefs = await interaction.client.assistant.choices.server(guild_id)
-    await send_followups(interaction, describe_server(prefs, interaction.client), ephemeral=True)
+    text = describe_server(prefs, interaction.client)
+    await send_followups(interaction.client.renderer, interaction, text, ephemeral=True)
 
 
 @settings.command(name="style")
@@ -158,14 +162,14 @@ async def managed_guild(interaction: discord.Interaction[MathBot]) -> int | None
     elif not interaction.permissions.manage_guild:
         refusal = NEEDS_MANAGE_SERVER
     if refusal is not None:
-        await send_followups(interaction, refusal, ephemeral=True)
+        await send_followups(interaction.client.renderer, interaction, refusal, ephemeral=True)
         return None
     return interaction.guild_id
 
 
 async def done(interaction: discord.Interaction[MathBot], prefs: ServerPrefs) -> None:
     text = "Saved.\n" + describe_server(prefs, interaction.client)
-    await send_followups(interaction, text, ephemeral=True)
+    await send_followups(interaction.client.renderer, interaction, text, ephemeral=True)
 
 
 def style_reply(resolved: Resolved, *, changed: bool) -> str:

@@ -13,7 +13,7 @@ from .images import Image, alt_text
 from .spans import display_spans, outside_code
 from .unicode import formula_text, to_discord_text
 
-__all__ = ["FORMULA_BUDGET_SECONDS", "PreparedAnswer", "prepare_answer"]
+__all__ = ["FORMULA_BUDGET_SECONDS", "PreparedAnswer", "formulas_as_code", "prepare_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +125,9 @@ def prepare_answer(
 
     joined = _join_blocks(parts, block)
     return PreparedAnswer(text=to_discord_text(joined), images=tuple(images))
+
+
+def formulas_as_code(text: str) -> PreparedAnswer:
+    """`text` with every display formula as a ```latex code block and inline math as written:
+    what an answer shows when its rendering could not be finished in time. Linear in `text`."""
+    return PreparedAnswer(text=_join_blocks(_split_display(text), _code_block))

@@ -1,0 +1,105 @@
+"""The `Renderer` service: answers' math rendered in killable worker processes, never in the
+bot's own threads."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Self
+
+from ..tools.workers import PoolClosed, WorkerError, WorkerFailed, WorkerFunction, WorkerPool
+from .answer import FORMULA_BUDGET_SECONDS, PreparedAnswer, formulas_as_code
+
+__all__ = ["PREPARE", "RENDER_TIMEOUT", "WARM_UP", "Prepare", "Renderer", "worker_modules"]
+
+log = logging.getLogger(__name__)
+
+#: The worker side, named rather than imported: only workers draw formulas (matplotlib).
+_WORKER_MODULE = "bot.render.answer"
+#: Renders one answer's text; runs in a worker (`answer.prepare_answer`).
+PREPARE = WorkerFunction(_WORKER_MODULE, "prepare_answer")
+#: Draws a formula and converts inline math once in a fresh worker, so its first answer is quick.
+WARM_UP = functools.partial(PREPARE, "$$\\frac{x^2}{2}$$ where $\\alpha \\le \\sqrt{x}$")
+#: One answer's rendering, waiting for a free worker included: the formula images' budget,
+#: and time for the Unicode conversion of at most `SHOWN_CHARS` characters.
+RENDER_TIMEOUT = FORMULA_BUDGET_SECONDS + 2.0
+
+#: What renders an answer's text in a worker.
+Prepare = Callable[[str], PreparedAnswer]
+
+
+def worker_modules() -> tuple[str, ...]:
+    """The modules the renderer's workers run, for the fork server to preload."""
+    return (
+        _WORKER_MODULE,
+        "matplotlib.backends.backend_agg",
+        "matplotlib.figure",
+        "matplotlib.mathtext",
+        "matplotlib.patches",
+    )
+
+
+class Renderer:
+    """Makes answers Discord-ready (`prepare_answer`) in a pool of worker processes.
+
+    The work is CPU-bound pure Python: in the bot's threads it would hold the GIL, and so the
+    event loop, away from every other user. Each call takes at most `timeout` seconds, waiting
+    for a free worker included; a worker that overruns is killed and replaced, and the answer
+    is then shown with its formulas as code (`formulas_as_code`) rather than lost. Callers
+    hand it a bounded text (`shown_part`), so the work per answer is bounded too.
+
+    `prepare` and `warm_up` run in the workers and must be picklable; `preload` names their
+    modules.
+    """
+
+    def __init__(
+        self,
+        timeout: float = RENDER_TIMEOUT,
+        max_workers: int = 2,
+        memory_mb: int = 768,
+        *,
+        max_tasks_per_worker: int = 500,
+        prepare: Prepare = PREPARE,
+        warm_up: Callable[[], object] | None = WARM_UP,
+        preload: Sequence[str] | None = None,
+    ) -> None:
+        self._prepare = prepare
+        self._workers = WorkerPool(
+            "render",
+            timeout,
+            max_workers,
+            memory_mb,
+            max_tasks_per_worker=max_tasks_per_worker,
+            warm_up=warm_up,
+            preload=worker_modules() if preload is None else preload,
+        )
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start the workers and wait until one is warmed up (idempotent)."""
+        try:
+            await self._workers.start()
+        except PoolClosed:
+            raise RuntimeError("the renderer is closed") from None
+
+    async def close(self) -> None:
+        """Stop the workers (an answer being rendered is abandoned)."""
+        await self._workers.close()
+
+    async def prepare(self, text: str) -> PreparedAnswer:
+        """`text` made Discord-ready in a worker; with its formulas as code when the worker
+        brought no answer in time (or at all). Never raises for what the text holds."""
+        if not self._workers.running and not self._workers.closed:
+            await self.start()  # normally done up front
+        try:
+            return await self._workers.run(self._prepare, text)
+        except WorkerError as exc:
+            log.log(exc.log_level, "render %s", exc, exc_info=isinstance(exc, WorkerFailed))
+        return formulas_as_code(text)
