@@ -1,0 +1,56 @@
+"""Tests of the `Renderer`: answers rendered in worker processes, and sent even when a worker
+overruns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.render.answer import PreparedAnswer
+from bot.render.renderer import Renderer
+from bot.tools.workers import WorkerFunction
+
+HERE = "tests.render.test_renderer"
+
+
+def spin(text: str) -> PreparedAnswer:
+    """A rendering that never ends (in a worker: the pool must kill it)."""
+    while True:
+        pass
+
+
+def where(text: str) -> PreparedAnswer:
+    """Which process rendered `text`."""
+    return PreparedAnswer(text=str(os.getpid()))
+
+
+@pytest.fixture
+async def renderer() -> AsyncIterator[Renderer]:
+    async with Renderer(max_workers=1) as real:
+        yield real
+
+
+async def test_math_is_rendered_in_a_worker_process(renderer: Renderer) -> None:
+    prepared = await renderer.prepare("Since $x^2 \\ge 0$:\n$$\\frac{a}{b}$$\ndone")
+    assert "x² ≥ 0" in prepared.text
+    assert "[formula 1]" in prepared.text
+    [image] = prepared.images
+    assert image.png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_the_bot_process_renders_nothing_itself() -> None:
+    async with Renderer(max_workers=1, prepare=WorkerFunction(HERE, "where"), warm_up=None) as r:
+        prepared = await r.prepare("$x$")
+    assert int(prepared.text) != os.getpid()
+
+
+async def test_an_overrunning_render_still_gives_the_answer_with_formulas_as_code() -> None:
+    spinning = Renderer(timeout=0.5, max_workers=1, prepare=WorkerFunction(HERE, "spin"))
+    async with spinning:
+        prepared = await spinning.prepare("So $y = 2$ and\n$$x^2 + 1$$\nis positive.")
+    assert prepared.images == ()
+    assert "```latex\nx^2 + 1\n```" in prepared.text
+    assert "So $y = 2$ and" in prepared.text  # inline math as written
+    assert prepared.text.endswith("is positive.")
