@@ -95,7 +95,13 @@ class Renderer:
 
     async def prepare(self, text: str) -> PreparedAnswer:
         """`text` made Discord-ready in a worker; with its formulas as code when the worker
-        brought no answer in time (or at all). Never raises for what the text holds."""
+        brought no answer in time (or at all). Never raises for what the text holds.
+
+        Text without a `$` or a backslash has no math to render (it would come back as it
+        is): it is answered here, without waiting for a worker.
+        """
+        if "$" not in text and "\\" not in text:
+            return PreparedAnswer(text=text)
         if not self._workers.running and not self._workers.closed:
             await self.start()  # normally done up front
         try:

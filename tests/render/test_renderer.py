@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.render.answer import PreparedAnswer
+from bot.render.answer import PreparedAnswer, prepare_answer
 from bot.render.renderer import Renderer
 from bot.tools.workers import WorkerFunction
 
@@ -54,3 +54,16 @@ async def test_an_overrunning_render_still_gives_the_answer_with_formulas_as_cod
     assert "```latex\nx^2 + 1\n```" in prepared.text
     assert "So $y = 2$ and" in prepared.text  # inline math as written
     assert prepared.text.endswith("is positive.")
+
+
+PLAIN = (
+    "Yes. **Bold**, _italic_, ~~struck~~ and a list:\n- one\n- two",
+    "```python\nprint('code')\n```\nand `inline` code, 5 < 6 > 4, 100% {braces}",
+)
+
+
+@pytest.mark.parametrize("text", PLAIN)
+async def test_text_without_math_is_answered_as_the_worker_would_without_one(text: str) -> None:
+    async with Renderer(max_workers=1, prepare=WorkerFunction(HERE, "where"), warm_up=None) as r:
+        prepared = await r.prepare(text)
+    assert prepared == prepare_answer(text)  # what the real rendering gives
