@@ -18,6 +18,20 @@ FORMULAS = {
     "series": r"\sum_{n=1}^{\infty} \frac{1}{n^2} = \frac{\pi^2}{6}",
     "aligned": r"\begin{aligned} f(x) &= (x+1)^2 \\ &= x^2 + 2x + 1 \end{aligned}",
 }
+# Hostile input: each must fail (LaTeX) or finish (answers) well under a second.
+HOSTILE_LATEX = {
+    "deep braces": "{" * 5000 + "x" + "}" * 5000,
+    "open fractions": "\\frac{" * 900,
+    "nested left": "\\left(" * 160,
+    "backslashes": "\\" * 999,
+}
+HOSTILE_ANSWERS = {
+    "50k dollars": "$" * 50_000,
+    "50k inline": "$a$ " * 12_500,
+    "50k unclosed": "\\[" * 25_000,
+    "50k backticks": "`a " * 17_000,
+    "50k mixed": ("Let $x^2$ be `c` and $$y$$ \\(z\\) for $5 and $10. " * 1000)[:50_000],
+}
 ANSWER = (
     "Let $f(x) = x^2 + 2x + 1$ for $x \\in \\mathbb{R}$. Completing the square,\n"
     "$$f(x) = (x+1)^2 \\ge 0,$$\n"
@@ -53,6 +67,12 @@ def main() -> None:
     median, worst = timed(lambda i: prepare_answer(ANSWER.replace("c}", f"c + {i}}}")), 10)
     images = len(prepare_answer(ANSWER).images)
     print(f"prepare_answer ({images} images)     median {median:6.1f} ms   max {worst:6.1f} ms")
+    for name, latex in HOSTILE_LATEX.items():
+        median, worst = timed(lambda i, latex=latex: render_latex_png(latex), 3)
+        print(f"hostile LaTeX {name:16} max {worst:7.1f} ms (target < 2000 ms)")
+    for name, text in HOSTILE_ANSWERS.items():
+        median, worst = timed(lambda i, text=text: prepare_answer(text), 3)
+        print(f"hostile answer {name:15} max {worst:7.1f} ms (target < 5000 ms)")
 
 
 if __name__ == "__main__":

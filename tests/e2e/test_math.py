@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 
+import pytest
+
+from bot.discord_app import replies
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GENEROUS_BUDGET_SECONDS = 120.0
 
 
 def tool_outputs(request: dict) -> list[dict]:
@@ -36,10 +40,8 @@ async def test_hostile_expression_fails_fast_and_the_bot_stays_responsive(world:
     world.llm.tool_call("calculate", {"expression": "factorial(10**8)"}, call_id="c1")
     world.llm.tool_call("calculate", {"expression": "__import__('os').system('id')"}, call_id="c2")
     world.llm.reply("That is too large to compute.")
-    started = time.monotonic()
     await ask_in_dm(world, "what is (10^8)!?")
     await world.discord.wait_for_messages(ALICE_DM, 1, timeout=15)
-    assert time.monotonic() - started < 15
     errors = [tool_outputs(r) for r in world.llm.requests[1:]]
     assert "error" in errors[0][0] and "too large" in errors[0][0]["error"]
     assert "error" in errors[1][-1]
@@ -51,7 +53,13 @@ async def test_hostile_expression_fails_fast_and_the_bot_stays_responsive(world:
     assert tool_outputs(world.llm.requests[-1])[-1]["result"] == "4"
 
 
-async def test_display_math_arrives_as_a_png_and_inline_math_as_unicode(world: World) -> None:
+async def test_display_math_arrives_as_a_png_and_inline_math_as_unicode(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The per-answer image budget is tested on its own clock (tests/render/test_answer.py); here
+    # a generous one, so that a loaded machine importing matplotlib still draws the formula.
+    generous = functools.partial(replies.prepare_answer, budget=GENEROUS_BUDGET_SECONDS)
+    monkeypatch.setattr(replies, "prepare_answer", generous)
     world.llm.reply(
         "The roots are\n$$x = \\frac{-b \\pm \\sqrt{b^2 - 4ac}}{2a}$$\nwhen $a \\neq 0$ and $x^2$."
     )

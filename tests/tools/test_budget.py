@@ -12,7 +12,7 @@ import pytest_asyncio
 from bot.tools.budget import ToolGate, ToolLimits, UserLocks
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.calculator.tool import calculate_tool
-from bot.tools.turn_context import TurnContext
+from bot.tools.turn_context import ToolTally, TurnContext
 
 # One calculator (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -21,11 +21,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 CALLS_PER_QUESTION = 12
 HARD_INTEGRAL = "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)"
 USED_UP = "the tool budget of this question is used up"
+# Far beyond any tool time tested here: waits that end by an event are bounded by it only so
+# that a broken gate fails instead of hanging.
+GENEROUS_SECONDS = 120.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def calc() -> AsyncIterator[Calculator]:
-    async with Calculator(timeout=1.5, max_workers=2, memory_mb=512) as calculator:
+    async with Calculator(timeout=GENEROUS_SECONDS, max_workers=2, memory_mb=512) as calculator:
         yield calculator
 
 
@@ -78,10 +81,9 @@ async def test_a_call_past_the_turns_tool_time_is_stopped_and_the_next_refused()
         await never.wait()
         return "never"
 
-    started = asyncio.get_running_loop().time()
-    first = json.loads(await limited.run(context, stuck))
+    async with asyncio.timeout(GENEROUS_SECONDS):
+        first = json.loads(await limited.run(context, stuck))
     assert USED_UP in first["error"]
-    assert asyncio.get_running_loop().time() - started < 1.0
 
     ran: list[str] = []
 
@@ -94,22 +96,32 @@ async def test_a_call_past_the_turns_tool_time_is_stopped_and_the_next_refused()
     assert json.loads(await limited.run(TurnContext(), work)) == {}  # a new turn starts afresh
 
 
-async def test_parallel_calls_share_one_tool_time_deadline() -> None:
+async def test_parallel_calls_share_one_tool_time_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     limited = gate(max_seconds=0.1)
     context = TurnContext()
     never = asyncio.Event()
+    deadlines: list[float] = []
+    own_deadline = ToolTally.deadline
+
+    def recorded(tally: ToolTally, budget: float, now: float) -> float:
+        deadlines.append(own_deadline(tally, budget, now))
+        return deadlines[-1]
+
+    monkeypatch.setattr(ToolTally, "deadline", recorded)
 
     async def stuck() -> str:
         await never.wait()
         return "never"
 
-    started = asyncio.get_running_loop().time()
     users = [TurnContext(user=n, tools=context.tools) for n in range(3)]  # not serialised
-    answers = await asyncio.gather(*(limited.run(c, stuck) for c in users))
-    elapsed = asyncio.get_running_loop().time() - started
+    async with asyncio.timeout(GENEROUS_SECONDS):
+        answers = await asyncio.gather(*(limited.run(c, stuck) for c in users))
     assert all(USED_UP in json.loads(a)["error"] for a in answers)
-    assert elapsed < 0.25  # one shared deadline, not one each after the other
-    assert context.tools.spent(asyncio.get_running_loop().time()) < 0.25
+    # One shared deadline (the first call's start plus the tool time), not one per call.
+    assert len(deadlines) == 3
+    assert max(deadlines) - min(deadlines) < 1e-9, deadlines
 
 
 async def test_one_users_two_hostile_calculations_leave_a_worker_for_another_user(
@@ -127,8 +139,11 @@ async def test_one_users_two_hostile_calculations_leave_a_worker_for_another_use
     honest = json.loads(await ask(2, "2+2"))
     assert honest == {"result": "4", "latex": "4"}
     assert not any(task.done() for task in hostile)
-    outcomes = [json.loads(await task) for task in hostile]
-    assert outcomes == [{"error": "timed out after 1.5 s"}] * 2
+    for task in hostile:  # cancelled calls kill their workers (tests/tools/test_calculator.py)
+        task.cancel()
+    for task in hostile:
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 async def test_a_users_calls_run_one_at_a_time_and_idle_users_are_forgotten() -> None:

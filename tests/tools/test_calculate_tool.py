@@ -20,7 +20,7 @@ GATE = ToolGate(ToolLimits(), UserLocks())
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def calc() -> AsyncIterator[Calculator]:
-    async with Calculator(timeout=2.0, max_workers=1, memory_mb=512) as calculator:
+    async with Calculator(timeout=120.0, max_workers=1, memory_mb=512) as calculator:
         yield calculator
 
 

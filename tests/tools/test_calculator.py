@@ -4,26 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from bot.tools.calculator.calculator import Calculator
+from bot.tools.calculator.calculator import EVALUATE, Calculator
+from bot.tools.calculator.language import CalculatorError, vet_with_notes
 
 # One calculator (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 HARD_INTEGRAL = "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)"
+# Tests whose point is not the deadline get one no loaded machine reaches; those whose point
+# it is use work that never ends (how fast the calculator is: bench/bench_calculator.py).
+GENEROUS_TIMEOUT = 120.0
+QUICK_TIMEOUT = 1.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def calc() -> AsyncIterator[Calculator]:
-    calculator = Calculator(timeout=2.0, max_workers=2, memory_mb=512)
+    calculator = Calculator(timeout=GENEROUS_TIMEOUT, max_workers=2, memory_mb=512)
     await calculator.start()
     yield calculator
     await calculator.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def quick() -> AsyncIterator[Calculator]:
+    calculator = Calculator(timeout=QUICK_TIMEOUT, max_workers=1, memory_mb=512)
+    await calculator.start()
+    yield calculator
+    await calculator.close()
+
+
+async def served_after_a_kill(calculator: Calculator, expression: str) -> dict[str, str]:
+    """`expression` evaluated by `calculator`'s worker pool with a generous deadline: proves a
+    killed worker was replaced, however long the replacement takes on a loaded machine."""
+    loop = asyncio.get_running_loop()
+    source, _ = vet_with_notes(expression, calculator.limits)
+    workers = calculator._workers
+    return await workers.run(
+        EVALUATE, source, calculator.limits, deadline=loop.time() + GENEROUS_TIMEOUT
+    )
 
 
 async def answer(calc: Calculator, expression: str) -> dict[str, str]:
@@ -259,31 +282,35 @@ HOSTILE: list[tuple[str, str]] = [
     ("2**2**2**2**2**2", "expression too large"),
     ("10**10**10", "expression too large"),
     ("factorial(factorial(100))", "expression too large"),
-    (HARD_INTEGRAL, "timed out after 2 s"),
-    ("expand((x + y + z)**300)", "timed out after 2 s"),
 ]
+# Work no machine finishes: the deadline, not the work, ends it.
+NEVER_ENDING = [HARD_INTEGRAL, "expand((x + y + z)**300)"]
 
 
 @pytest.mark.parametrize(("expression", "message"), HOSTILE, ids=[h[0][:40] for h in HOSTILE])
-async def test_hostile_input_fails_fast_and_calculator_recovers(
+async def test_hostile_input_is_refused_and_calculator_recovers(
     calc: Calculator, expression: str, message: str
 ) -> None:
-    started = time.perf_counter()
     payload = await answer(calc, expression)
-    elapsed = time.perf_counter() - started
     assert set(payload) == {"error"}
     assert message in payload["error"]
-    assert elapsed < calc.timeout + 0.5  # the hard bound, with a margin for a loaded machine
-    started = time.perf_counter()
     assert (await answer(calc, "2**10 + 1/2"))["result"] == "2049/2"
-    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("expression", NEVER_ENDING)
+async def test_never_ending_work_is_killed_at_the_deadline_and_calculator_recovers(
+    quick: Calculator, expression: str
+) -> None:
+    assert json.loads(await quick.evaluate(expression)) == {"error": "timed out after 1 s"}
+    assert (await served_after_a_kill(quick, "2**10 + 1/2"))["result"] == "2049/2"
 
 
 async def test_cheap_refusals_never_reach_a_worker(calc: Calculator) -> None:
-    started = time.perf_counter()
+    """Refused by the checks in this process (they raise before a worker is asked)."""
     for expression in ("9**9**9**9", "factorial(10**8)", "'a'*10**9", "(" * 10_000):
+        with pytest.raises(CalculatorError):
+            vet_with_notes(expression, calc.limits)
         assert "error" in await answer(calc, expression)
-    assert time.perf_counter() - started < 0.1
 
 
 async def test_hostile_work_runs_concurrently_with_ordinary_work(calc: Calculator) -> None:
@@ -292,7 +319,9 @@ async def test_hostile_work_runs_concurrently_with_ordinary_work(calc: Calculato
     results = [await answer(calc, f"{i}/3") for i in range(1, 6)]
     assert not hostile.done()  # served by the other worker while the hostile call still runs
     assert [r["result"] for r in results] == ["1/3", "2/3", "1", "4/3", "5/3"]
-    assert json.loads(await hostile) == {"error": "timed out after 2 s"}
+    hostile.cancel()  # its worker is killed (see below); the deadline is tested above
+    with pytest.raises(asyncio.CancelledError):
+        await hostile
 
 
 async def test_many_concurrent_evaluations(calc: Calculator) -> None:
@@ -314,7 +343,7 @@ async def test_memory_limit_stops_a_runaway_allocation() -> None:
     # divisors(100!) passes every size check but tries to list ~4e24 divisors; the worker's
     # address-space limit turns that into a clean error (the long timeout rules out a
     # timeout here), and the worker goes on serving.
-    async with Calculator(timeout=10.0, max_workers=1, memory_mb=512) as calc:
+    async with Calculator(timeout=GENEROUS_TIMEOUT, max_workers=1, memory_mb=512) as calc:
         payload = await answer(calc, "divisors(factorial(100))")
         assert payload == {"error": "expression too large: the calculation ran out of memory"}
         assert (await answer(calc, "1 + 1"))["result"] == "2"

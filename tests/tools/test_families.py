@@ -6,8 +6,6 @@ part (time limits, recovery) is tested in test_calculator.py and the hostile row
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.tools.calculator.evaluate import evaluate_source
@@ -316,11 +314,11 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("expression", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_sizes_are_refused_fast_in_process(expression: str) -> None:
-    started = time.perf_counter()
+def test_hostile_sizes_are_refused_in_process(expression: str) -> None:
+    """Refused by the checks before any worker (their event-loop time is measured by
+    `VETTING_BOMBS` in bench/bench_calculator.py)."""
     with pytest.raises(CalculatorError):
         vet_with_notes(expression, LIMITS)
-    assert time.perf_counter() - started < 0.05
 
 
 def test_canonical_source_is_a_fixed_point() -> None:

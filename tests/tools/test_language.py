@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import time
 
 import pytest
 
@@ -17,12 +16,12 @@ from bot.tools.calculator.language import (
 )
 
 
-async def test_ten_thousand_nested_parentheses_fail_fast_even_without_the_length_cap() -> None:
+async def test_ten_thousand_nested_parentheses_are_refused_even_without_the_length_cap() -> None:
+    """Refused by the nesting check, not by a RecursionError deep in a parser (the time it
+    takes is in bench/bench_calculator.py's `VETTING_BOMBS`)."""
     limits = Limits(max_length=100_000)
-    started = time.perf_counter()
     with pytest.raises(CalculatorError, match="too deeply nested"):
         vet_expression("(" * 10_000 + "1" + ")" * 10_000, limits)
-    assert time.perf_counter() - started < 0.1
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ GATE = ToolGate(ToolLimits(), UserLocks())
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plotter() -> AsyncIterator[Plotter]:
-    async with Plotter(timeout=3.0, max_workers=1, memory_mb=768) as p:
+    async with Plotter(timeout=120.0, max_workers=1, memory_mb=768) as p:
         yield p
 
 

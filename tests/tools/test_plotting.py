@@ -8,7 +8,6 @@ import json
 import math
 import re
 import struct
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,13 +15,16 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot.tools.plotting.plotter import PlotResult, Plotter
+from bot.tools.plotting.plotter import RENDER, PlotResult, Plotter
 from bot.tools.plotting.request import PlotError, PlotLimits, PlotRequest, check_request
 
 # One plotter (and one worker pool) for the whole module, on the module's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TIMEOUT = 3.0
+# Tests whose point is not the deadline get one no loaded machine reaches; the one whose point
+# it is uses work that never ends (how fast plots are: bench/bench_plot.py).
+GENEROUS_TIMEOUT = 120.0
+QUICK_TIMEOUT = 1.0
 WIDTH, HEIGHT = PlotLimits().width_px, PlotLimits().height_px
 HARD_INTEGRAL = "integrate(exp(sin(x**3))*log(x)**7/(1+x**17), x)"
 BLUE = (0x1F, 0x63, 0xC6)  # draw.PALETTE[0], the first line's colour
@@ -31,7 +33,7 @@ RED = (0xD1, 0x32, 0x1F)  # PALETTE[1]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plotter() -> AsyncIterator[Plotter]:
-    async with Plotter(timeout=TIMEOUT, max_workers=1, memory_mb=768) as p:
+    async with Plotter(timeout=GENEROUS_TIMEOUT, max_workers=1, memory_mb=768) as p:
         yield p
 
 
@@ -322,43 +324,40 @@ ERRORS: list[tuple[dict[str, Any], str, bool]] = [
 
 
 @pytest.mark.parametrize(("fields", "message", "cheap"), ERRORS, ids=[e[1] for e in ERRORS])
-async def test_errors_are_clear_and_quick(
+async def test_errors_are_clear(
     plotter: Plotter, fields: dict[str, Any], message: str, cheap: bool
 ) -> None:
-    started = time.perf_counter()
+    """Each refusal names what is wrong (the cheap ones never reach a worker: see below)."""
     result = await plotter.render(PlotRequest(**fields))
-    elapsed = time.perf_counter() - started
     assert result.png is None
     assert result.error is not None and message in result.error, result.error
     assert result.summary == {"error": result.error}
-    assert elapsed < (0.1 if cheap else 1.0)
 
 
 async def test_cheap_refusals_never_reach_a_worker() -> None:
     cold = Plotter(timeout=1.0)  # never started: a request that needed a worker would start it
     cases = [(fields, message) for fields, message, cheap in ERRORS if cheap]
     assert len(cases) >= 15
-    started = time.perf_counter()
     for fields, message in cases:
         result = await cold.render(PlotRequest(**fields))
         assert result.error is not None and message in result.error
         with pytest.raises(PlotError, match=re.escape(message)):
             check_request(PlotRequest(**fields))
-    assert time.perf_counter() - started < 0.2
     assert not cold._workers.running
     await cold.close()
 
 
-async def test_a_slow_expression_is_killed_and_the_plotter_recovers(plotter: Plotter) -> None:
-    started = time.perf_counter()
-    result = await plotter.render(PlotRequest(functions=(HARD_INTEGRAL,)))
-    elapsed = time.perf_counter() - started
-    assert result.error is not None and "timed out after 3 s" in result.error
-    assert elapsed < TIMEOUT + 2.0
-    started = time.perf_counter()
-    result = await draw(plotter, functions=("sin(x)",))
-    assert time.perf_counter() - started < 3.0  # a fresh worker, forked and warmed up
-    assert result.summary["functions"][0]["highest"][1] == 1
+async def test_a_slow_expression_is_killed_and_the_plotter_recovers() -> None:
+    async with Plotter(timeout=QUICK_TIMEOUT, max_workers=1, memory_mb=768) as quick:
+        result = await quick.render(PlotRequest(functions=(HARD_INTEGRAL,)))
+        assert result.error is not None and "timed out after 1 s" in result.error
+        # The killed worker's replacement draws, given a deadline no loaded machine reaches.
+        loop = asyncio.get_running_loop()
+        request = PlotRequest(functions=("sin(x)",))
+        answer = await quick._workers.run(
+            RENDER, request, quick.limits, deadline=loop.time() + GENEROUS_TIMEOUT
+        )
+    assert answer["summary"]["functions"][0]["highest"][1] == 1
 
 
 async def test_closed_plotter_answers_with_an_error() -> None:
