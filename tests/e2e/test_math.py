@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
-import pytest
-
-from bot.discord_app import replies
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, World
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-GENEROUS_BUDGET_SECONDS = 120.0
 
 
 def tool_outputs(request: dict) -> list[dict]:
@@ -53,13 +48,9 @@ async def test_hostile_expression_fails_fast_and_the_bot_stays_responsive(world:
     assert tool_outputs(world.llm.requests[-1])[-1]["result"] == "4"
 
 
-async def test_display_math_arrives_as_a_png_and_inline_math_as_unicode(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The per-answer image budget is tested on its own clock (tests/render/test_answer.py); here
-    # a generous one, so that a loaded machine importing matplotlib still draws the formula.
-    generous = functools.partial(replies.prepare_answer, budget=GENEROUS_BUDGET_SECONDS)
-    monkeypatch.setattr(replies, "prepare_answer", generous)
+async def test_display_math_arrives_as_a_png_and_inline_math_as_unicode(world: World) -> None:
+    # The per-answer image budget is tested on its own clock (tests/render/test_answer.py); the
+    # renderer's workers preload matplotlib and draw a formula before the first answer.
     world.llm.reply(
         "The roots are\n$$x = \\frac{-b \\pm \\sqrt{b^2 - 4ac}}{2a}$$\nwhen $a \\neq 0$ and $x^2$."
     )
