@@ -17,6 +17,7 @@ from agents import Usage
 
 from ..config.controls import Controls
 from ..errors import UserFacingError
+from ..memory.sqlite_rows import WAL_SYNCHRONOUS
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,9 @@ class UsageLedger(Protocol):
 class SQLiteUsageLedger:
     """The ledger as a table beside the conversations in the SESSION_DB SQLite file.
 
-    One connection (WAL, busy timeout), used off the event loop by one thread of its own:
-    calls run one at a time, in order, and never queue behind other work in the event loop's
-    default thread pool.
+    One connection (WAL, `WAL_SYNCHRONOUS`, busy timeout), used off the event loop by one
+    thread of its own: calls run one at a time, in order, and never queue behind other work
+    in the event loop's default thread pool.
     """
 
     def __init__(self, path: str) -> None:
@@ -153,6 +154,7 @@ class SQLiteUsageLedger:
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(WAL_SYNCHRONOUS)
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} ("
                 "session_id TEXT NOT NULL, day TEXT NOT NULL, "
