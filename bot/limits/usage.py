@@ -6,8 +6,8 @@ import asyncio
 import logging
 import math
 import sqlite3
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from agents import Usage
 
 from ..config.controls import Controls
 from ..errors import UserFacingError
+from ..memory.sqlite_rows import WAL_SYNCHRONOUS
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +91,28 @@ class UsageLedger(Protocol):
 class SQLiteUsageLedger:
     """The ledger as a table beside the conversations in the SESSION_DB SQLite file.
 
-    One connection (WAL, busy timeout), used from worker threads one call at a time: every
-    blocking call runs in `asyncio.to_thread`, never on the event loop.
+    One connection (WAL, `WAL_SYNCHRONOUS`, busy timeout), used off the event loop by one
+    thread of its own: calls run one at a time, in order, and never queue behind other work
+    in the event loop's default thread pool.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._open)
-        log.info("usage: ledger in SQLite at %s", self.path)
+        if self._conn is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="mathbot-usage")
+            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, self._open)
+            log.info("usage: ledger in SQLite at %s", self.path)
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.to_thread(self._locked, conn.close)
+        conn, self._conn, thread, self._thread = self._conn, None, self._thread, None
+        if conn is not None and thread is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
+        if thread is not None:
+            thread.shutdown(wait=False)
 
     async def record(self, key: str, usage: TokenUsage, *, day: date) -> None:
         values = [getattr(usage, c) for c in _COLUMNS]
@@ -142,14 +148,13 @@ class SQLiteUsageLedger:
         rows = await self._run(lambda c: c.execute(sql, [*params, limit]).fetchall())
         return [(row[0], TokenUsage(*row[1:])) for row in rows]
 
-    def _open(self) -> None:
+    def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(WAL_SYNCHRONOUS)
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} ("
                 "session_id TEXT NOT NULL, day TEXT NOT NULL, "
@@ -164,17 +169,13 @@ class SQLiteUsageLedger:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn = self._conn
-        if conn is None:
+        conn, thread = self._conn, self._thread
+        if conn is None or thread is None:
             raise RuntimeError("SQLiteUsageLedger.start() was not called")
-        return await asyncio.to_thread(self._locked, lambda: work(conn))
-
-    def _locked(self, work: Callable[[], _T]) -> _T:
-        with self._lock:
-            return work()
+        return await asyncio.get_running_loop().run_in_executor(thread, work, conn)
 
 
 def budget_key(user_id: int) -> str:

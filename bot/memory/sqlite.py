@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -20,10 +21,17 @@ IN_MEMORY = ":memory:"
 
 
 class SQLiteStore:
-    """The SDK's `SQLiteSession` over one local file; a session object lives for one turn."""
+    """The SDK's `SQLiteSession` over one local file; a session object lives for one turn.
+
+    Turns are written by one thread of the store's own, one at a time in the order they
+    were committed: they never wait in SQLite's busy loop for each other, nor behind other
+    work in the event loop's default thread pool. (The SDK session's reads still run in
+    that pool: `SQLiteSession` calls `asyncio.to_thread` itself.)
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._writer: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         """Create the file and its tables once, off the event loop."""
@@ -33,7 +41,9 @@ class SQLiteStore:
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self._sdk_session("mathbot:startup").close()
 
-        await asyncio.to_thread(create)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="mathbot-memory")
+        await asyncio.get_running_loop().run_in_executor(self._writer, create)
         log.info("memory: SQLite at %s", self.path)
 
     @asynccontextmanager
@@ -56,8 +66,10 @@ class SQLiteStore:
         to its end even if the turn is cancelled, so the outcome is known."""
         if self.path == IN_MEMORY:
             return  # each SDK session has a database of its own, gone with the turn
-        write = asyncio.ensure_future(
-            asyncio.to_thread(sqlite_rows.write_turn, self.path, lease.session_id, items, replaces)
+        if self._writer is None:
+            raise RuntimeError("SQLiteStore.start() was not called")
+        write = asyncio.get_running_loop().run_in_executor(
+            self._writer, sqlite_rows.write_turn, self.path, lease.session_id, items, replaces
         )
         try:
             await asyncio.shield(write)
@@ -68,7 +80,10 @@ class SQLiteStore:
             raise
 
     async def close(self) -> None:
-        """Nothing stays open between turns."""
+        """Nothing stays open between turns; a write already started still finishes."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=False)
 
     def _sdk_session(self, session_id: str) -> SQLiteSession:
         return SQLiteSession(
