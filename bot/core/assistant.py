@@ -255,10 +255,11 @@ class Assistant:
         try:
             async with (
                 self._turns.enter(session_id),
-                self._store.turn_lock(session_id),
+                self._store.turn_lock(session_id) as lease,
                 self._store.session(session_id) as stored,
             ):
                 await stored.clear_session()
+                await self._store.forget(lease)
             if user_id is not None:
                 await self.choices.forget_user(user_id)
         except Exception as exc:

@@ -161,6 +161,13 @@ class PostgresStore:
                 await postgres_fence.check(conn, self.fence_table, lease)
                 await postgres_rows.write_turn(conn, tables, lease.session_id, items, replaces)
 
+    async def forget(self, lease: TurnLease) -> None:
+        """Delete the session's fencing token: a turn still holding an older lease then finds
+        no token at its commit and writes nothing (`postgres_fence.check`)."""
+        with outages_raised(is_postgres_outage, "PostgreSQL"):
+            async with self.engine.begin() as conn:
+                await postgres_fence.drop(conn, self.fence_table, lease.session_id)
+
     async def close(self) -> None:
         engine, self._engine = self._engine, None
         if engine is not None:

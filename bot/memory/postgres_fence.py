@@ -57,3 +57,10 @@ async def check(conn: AsyncConnection, table: str, lease: TurnLease) -> None:
         raise LostTurnLock(
             f"the turn lock of {lease.session_id} was taken by another process before the commit"
         )
+
+
+async def drop(conn: AsyncConnection, table: str, session_id: str) -> None:
+    """Forget the session's token (its conversation was deleted)."""
+    from sqlalchemy import text
+
+    await conn.execute(text(f"DELETE FROM {table} WHERE session_id = :s"), {"s": session_id})

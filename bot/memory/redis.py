@@ -171,6 +171,9 @@ class RedisStore:
                 self.client, self.key_prefix, lock_name, lease, items, replaces
             )
 
+    async def forget(self, lease: TurnLease) -> None:
+        """Nothing is kept beside the session's items: the lock's key goes with its release."""
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -79,6 +79,9 @@ class SQLiteStore:
                 log.warning("a cancelled turn's write failed: %r", write.exception())
             raise
 
+    async def forget(self, lease: TurnLease) -> None:
+        """Nothing is kept beside the session's items."""
+
     async def close(self) -> None:
         """Nothing stays open between turns; a write already started still finishes."""
         writer, self._writer = self._writer, None

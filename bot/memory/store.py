@@ -47,4 +47,9 @@ class SessionStore(Protocol):
         """
         ...
 
+    async def forget(self, lease: TurnLease) -> None:
+        """Delete what the store keeps of the session beside its items (e.g. a fencing token),
+        once `/forget` has cleared them under `lease`; a later turn starts afresh."""
+        ...
+
     async def close(self) -> None: ...

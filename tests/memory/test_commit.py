@@ -356,3 +356,31 @@ async def test_postgres_commit_holds_the_fence_row_until_it_ends(
     assert seen == ["locked"]
     assert await postgres_backend.items(session) == FIRST + LAST
     await store.close()
+
+
+async def test_forget_leaves_no_fencing_token_and_fences_older_leases(shared: Backend) -> None:
+    """`/forget` deletes everything of the session: its items, and (PostgreSQL) the fencing
+    row that names it; a turn still holding a lease from before cannot write afterwards."""
+    session = sid()
+    store = await seeded(shared, session, FIRST)
+    other = shared.new_store()
+    await other.start()
+    async with store.turn_lock(session) as stale:
+        await lose_lock(shared, session)
+        async with other.turn_lock(session) as lease, other.session(session) as stored:
+            await stored.clear_session()
+            await other.forget(lease)
+        with pytest.raises(LostTurnLock):
+            await store.commit_turn(stale, list(LAST), replaces=None)
+    assert await shared.items(session) == []
+    if isinstance(shared, PostgresBackend):
+        admin = await shared.conn()
+        rows = await admin.fetchval(
+            f"SELECT count(*) FROM {shared.fence_table} WHERE session_id = $1", session
+        )
+        assert rows == 0
+    async with store.turn_lock(session) as lease:  # a later turn starts afresh
+        await store.commit_turn(lease, list(LAST), replaces=None)
+    assert await shared.items(session) == LAST
+    await store.close()
+    await other.close()
