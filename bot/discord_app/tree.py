@@ -8,8 +8,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from ..core.failures import GENERIC
+from ..core.failures import GENERIC, NO_MEMORY
 from ..errors import UserFacingError
+from ..memory.outage import StoreUnavailable
 from .replies import NO_PINGS
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,14 @@ class MathCommandTree(app_commands.CommandTree[discord.Client]):
     ) -> None:
         """Log the failure and tell the user politely, wherever the interaction stands."""
         original = getattr(error, "original", error)
-        text = str(original) if isinstance(original, UserFacingError) else GENERIC
-        if not isinstance(original, UserFacingError):
+        if isinstance(original, UserFacingError):
+            text = str(original)
+        elif isinstance(original, StoreUnavailable):  # e.g. /style while the memory is down
+            log.warning("slash command failed, memory store unavailable: %s", original)
+            text = NO_MEMORY
+        else:
             log.error("slash command failed", exc_info=error)
+            text = GENERIC
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from bot.core.failures import GENERIC
+from bot.core.failures import GENERIC, NO_MEMORY
 from bot.errors import UserFacingError
+from bot.memory.outage import StoreUnavailable
 from tests.fakes.discord_server import MSG_FLAG_EPHEMERAL
 from tests.harness import ALICE, CHANNEL, World
 
@@ -46,3 +47,20 @@ async def test_a_user_facing_failure_before_answering_is_the_reply(
     assert callback["data"]["content"] == "Not now, please."
     assert callback["data"]["flags"] & MSG_FLAG_EPHEMERAL
     assert caplog.records == []
+
+
+async def test_a_memory_outage_in_a_command_says_the_memory_is_unreachable(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`/style` reads the preferences in the memory store: its outage is told as such."""
+    assert world.bot is not None
+
+    async def down(*args: object) -> None:
+        raise StoreUnavailable("PostgreSQL at db:5432 is unreachable")
+
+    monkeypatch.setattr(world.bot.assistant.choices, "resolve", down)
+    with caplog.at_level(logging.WARNING, logger="bot.discord_app.tree"):
+        interaction = await world.discord.slash_command("style", user_id=ALICE, channel_id=CHANNEL)
+        [reply] = await interaction.wait_for_followups(1)
+    assert reply["content"] == NO_MEMORY and reply["flags"] & MSG_FLAG_EPHEMERAL
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
