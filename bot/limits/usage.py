@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from agents import Usage
 
 from ..config.controls import Controls
 from ..errors import UserFacingError
 from ..memory.sqlite_rows import WAL_SYNCHRONOUS
+from ..memory.sqlite_thread import SQLiteThread
 
 log = logging.getLogger(__name__)
 
 TABLE = "mathbot_usage"
 _COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "requests", "turns")
 _SUMS = ", ".join(f"COALESCE(SUM({c}), 0)" for c in _COLUMNS)
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,21 +95,15 @@ class SQLiteUsageLedger:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._db = SQLiteThread("usage", path, _create_ledger)
 
     async def start(self) -> None:
-        if self._conn is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="mathbot-usage")
-            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, self._open)
+        if not self._db.is_open:
+            await self._db.open()
             log.info("usage: ledger in SQLite at %s", self.path)
 
     async def close(self) -> None:
-        conn, self._conn, thread, self._thread = self._conn, None, self._thread, None
-        if conn is not None and thread is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
-        if thread is not None:
-            thread.shutdown(wait=False)
+        await self._db.close()
 
     async def record(self, key: str, usage: TokenUsage, *, day: date) -> None:
         values = [getattr(usage, c) for c in _COLUMNS]
@@ -122,7 +113,7 @@ class SQLiteUsageLedger:
             f"VALUES (?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (session_id, day) DO UPDATE SET {updates}"
         )
-        await self._run(lambda c: c.execute(sql, [key, day.isoformat(), *values]))
+        await self._db.run(lambda c: c.execute(sql, [key, day.isoformat(), *values]))
 
     async def usage(self, key: str, *, day: date) -> UsageReport:
         def read(c: sqlite3.Connection) -> UsageReport:
@@ -133,11 +124,11 @@ class SQLiteUsageLedger:
             total = c.execute(f"SELECT {_SUMS} FROM {TABLE} WHERE session_id = ?", (key,))
             return UsageReport(TokenUsage(*today), TokenUsage(*total.fetchone()))
 
-        return await self._run(read)
+        return await self._db.run(read)
 
     async def day_total(self, day: date) -> int:
         sql = f"SELECT COALESCE(SUM(total_tokens), 0) FROM {TABLE} WHERE day = ?"
-        return await self._run(lambda c: int(c.execute(sql, (day.isoformat(),)).fetchone()[0]))
+        return await self._db.run(lambda c: int(c.execute(sql, (day.isoformat(),)).fetchone()[0]))
 
     async def top(self, day: date | None, limit: int = 10) -> list[tuple[str, TokenUsage]]:
         where, params = ("WHERE day = ?", [day.isoformat()]) if day else ("", [])
@@ -145,37 +136,23 @@ class SQLiteUsageLedger:
             f"SELECT session_id, {_SUMS} FROM {TABLE} {where} GROUP BY session_id "
             f"ORDER BY SUM(total_tokens) DESC, session_id LIMIT ?"
         )
-        rows = await self._run(lambda c: c.execute(sql, [*params, limit]).fetchall())
+        rows = await self._db.run(lambda c: c.execute(sql, [*params, limit]).fetchall())
         return [(row[0], TokenUsage(*row[1:])) for row in rows]
 
-    def _open(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(WAL_SYNCHRONOUS)
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-                "session_id TEXT NOT NULL, day TEXT NOT NULL, "
-                "input_tokens INTEGER NOT NULL DEFAULT 0, "
-                "output_tokens INTEGER NOT NULL DEFAULT 0, "
-                "total_tokens INTEGER NOT NULL DEFAULT 0, "
-                "requests INTEGER NOT NULL DEFAULT 0, "
-                "turns INTEGER NOT NULL DEFAULT 0, "
-                "PRIMARY KEY (session_id, day))"
-            )
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_day ON {TABLE} (day)")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn, thread = self._conn, self._thread
-        if conn is None or thread is None:
-            raise RuntimeError("SQLiteUsageLedger.start() was not called")
-        return await asyncio.get_running_loop().run_in_executor(thread, work, conn)
+def _create_ledger(conn: sqlite3.Connection) -> None:
+    conn.execute(WAL_SYNCHRONOUS)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+        "session_id TEXT NOT NULL, day TEXT NOT NULL, "
+        "input_tokens INTEGER NOT NULL DEFAULT 0, "
+        "output_tokens INTEGER NOT NULL DEFAULT 0, "
+        "total_tokens INTEGER NOT NULL DEFAULT 0, "
+        "requests INTEGER NOT NULL DEFAULT 0, "
+        "turns INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (session_id, day))"
+    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_day ON {TABLE} (day)")
 
 
 def budget_key(user_id: int) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Sequence
 
+from ..sqlite_thread import SQLiteThread
 from .base import Change, Record, decode, encode
 
 log = logging.getLogger(__name__)
 
 TABLE = "mathbot_preferences"
-_T = TypeVar("_T")
 
 
 class SQLitePreferences:
@@ -29,21 +25,15 @@ class SQLitePreferences:
     def __init__(self, path: str, *, table: str = TABLE) -> None:
         self.path = path
         self.table = table
-        self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._db = SQLiteThread("preferences", path, self._create_table)
 
     async def start(self) -> None:
-        if self._conn is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="mathbot-preferences")
-            self._conn = await asyncio.get_running_loop().run_in_executor(self._thread, self._open)
+        if not self._db.is_open:
+            await self._db.open()
             log.info("preferences: SQLite at %s", self.path)
 
     async def close(self) -> None:
-        conn, self._conn, thread, self._thread = self._conn, None, self._thread, None
-        if conn is not None and thread is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
-        if thread is not None:
-            thread.shutdown(wait=False)
+        await self._db.close()
 
     async def read(self, keys: Sequence[str]) -> dict[str, Record]:
         wanted = list(dict.fromkeys(keys))
@@ -51,7 +41,7 @@ class SQLitePreferences:
             return {}
         marks = ", ".join("?" for _ in wanted)
         sql = f"SELECT key, data FROM {self.table} WHERE key IN ({marks})"
-        rows = await self._run(lambda c: c.execute(sql, wanted).fetchall())
+        rows = await self._db.run(lambda c: c.execute(sql, wanted).fetchall())
         return {key: record for key, data in rows if (record := decode(key, data)) is not None}
 
     async def update(self, key: str, change: Change) -> Record | None:
@@ -74,29 +64,13 @@ class SQLitePreferences:
             c.execute("COMMIT")
             return new
 
-        return await self._run(apply)
+        return await self._db.run(apply)
 
     async def delete(self, key: str) -> None:
         sql = f"DELETE FROM {self.table} WHERE key = ?"
-        await self._run(lambda c: c.execute(sql, (key,)))
+        await self._db.run(lambda c: c.execute(sql, (key,)))
 
-    def _open(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} "
-                "(key TEXT PRIMARY KEY, data TEXT NOT NULL)"
-            )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn, thread = self._conn, self._thread
-        if conn is None or thread is None:
-            raise RuntimeError("SQLitePreferences.start() was not called")
-        return await asyncio.get_running_loop().run_in_executor(thread, work, conn)
+    def _create_table(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (key TEXT PRIMARY KEY, data TEXT NOT NULL)"
+        )
