@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Self
 
-from ..tools.workers import PoolClosed, WorkerError, WorkerFailed, WorkerFunction, WorkerPool
+from ..tools.base import ToolClient
+from ..tools.workers import WorkerError, WorkerFailed, WorkerFunction, WorkerPool
 from .answer import FORMULA_BUDGET_SECONDS, PreparedAnswer, formulas_as_code
 
 __all__ = ["PREPARE", "RENDER_TIMEOUT", "WARM_UP", "Prepare", "Renderer", "worker_modules"]
@@ -40,7 +40,7 @@ def worker_modules() -> tuple[str, ...]:
     )
 
 
-class Renderer:
+class Renderer(ToolClient):
     """Makes answers Discord-ready (`prepare_answer`) in a pool of worker processes.
 
     The work is CPU-bound pure Python: in the bot's threads it would hold the GIL, and so the
@@ -50,8 +50,10 @@ class Renderer:
     hand it a bounded text (`shown_part`), so the work per answer is bounded too.
 
     `prepare` and `warm_up` run in the workers and must be picklable; `preload` names their
-    modules.
+    modules. Its pool's life (start, close, start on first use) is the tools' (`ToolClient`).
     """
+
+    name = "renderer"
 
     def __init__(
         self,
@@ -65,33 +67,17 @@ class Renderer:
         preload: Sequence[str] | None = None,
     ) -> None:
         self._prepare = prepare
-        self._workers = WorkerPool(
-            "render",
-            timeout,
-            max_workers,
-            memory_mb,
-            max_tasks_per_worker=max_tasks_per_worker,
-            warm_up=warm_up,
-            preload=worker_modules() if preload is None else preload,
+        super().__init__(
+            WorkerPool(
+                "render",
+                timeout,
+                max_workers,
+                memory_mb,
+                max_tasks_per_worker=max_tasks_per_worker,
+                warm_up=warm_up,
+                preload=worker_modules() if preload is None else preload,
+            )
         )
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Start the workers and wait until one is warmed up (idempotent)."""
-        try:
-            await self._workers.start()
-        except PoolClosed:
-            raise RuntimeError("the renderer is closed") from None
-
-    async def close(self) -> None:
-        """Stop the workers (an answer being rendered is abandoned)."""
-        await self._workers.close()
 
     async def prepare(self, text: str) -> PreparedAnswer:
         """`text` made Discord-ready in a worker; with its formulas as code when the worker
@@ -102,8 +88,8 @@ class Renderer:
         """
         if "$" not in text and "\\" not in text:
             return PreparedAnswer(text=text)
-        if not self._workers.running and not self._workers.closed:
-            await self.start()  # normally done up front
+        if await self._start_on_first_use() is not None:  # normally started up front
+            return formulas_as_code(text)
         try:
             return await self._workers.run(self._prepare, text)
         except WorkerError as exc:
