@@ -35,12 +35,13 @@ class LiveReply:
     """Shows an answer while the model writes it (the core's `TextListener`).
 
     `text()` and `progress()` only record what happened; a background task posts a draft,
-    then edits it at most once per `interval` seconds, continuing in a new message past
-    Discord's 2,000 characters. While a tool runs the draft says so ("calculating…"); the
-    answer written after it takes its place. Drafts show at most the answer's first
-    `DRAFT_CHARS` characters, under `heading` if one is given, with inline math as Unicode
-    (converted incrementally, in a thread). `finish()` puts the final answer, rendered by
-    `renderer` (math images included), in place of the draft, on the same `Surface`.
+    then edits it at most once per `interval` seconds (the final answer goes at once),
+    continuing in a new message past Discord's 2,000 characters. While a tool runs the draft
+    says so ("calculating…"); the answer written after it takes its place. Drafts show at
+    most the answer's first `DRAFT_CHARS` characters, under `heading` if one is given, with
+    inline math as Unicode (converted incrementally, in a thread). `finish()` puts the final
+    answer, rendered by `renderer` (math images included), in place of the draft, on the
+    same `Surface`.
     """
 
     def __init__(self, renderer: Renderer, *, interval: float, heading: str = "") -> None:
@@ -56,7 +57,6 @@ class LiveReply:
         self._sent: list[discord.Message] = []
         self._shown: list[str] = []
         self._task: asyncio.Task[None] | None = None
-        self._last_change = float("-inf")  # loop time of the last post or edit
         self._stop = asyncio.Event()
 
     def text(self, more: str) -> None:
@@ -93,9 +93,9 @@ class LiveReply:
         self._changed.set()
         if self._task is not None:
             await self._task  # never cut off mid-request: a draft Discord made must be known
-        if self._sent:  # the final edit keeps to the pace too
-            loop = asyncio.get_running_loop()
-            await asyncio.sleep(max(0.0, self._last_change + self._interval - loop.time()))
+        # The final answer goes at once, not at the drafts' pace: the user is waiting for it,
+        # and it is one request more. Discord's rate limits still hold: discord.py waits
+        # when its headers say a route's bucket is empty.
         if self._surface is None:
             return []
         pieces = (
@@ -105,7 +105,6 @@ class LiveReply:
 
     async def _publish(self) -> None:
         """Push drafts, at most one change per interval, until `finish()` stops it."""
-        loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):  # a quick answer needs no draft at all
             await asyncio.wait_for(self._stop.wait(), self._interval / 2)
         while True:
@@ -117,7 +116,6 @@ class LiveReply:
                 await self._show()
             except discord.HTTPException as exc:
                 log.warning("could not update a streamed reply: %s", exc)
-            self._last_change = loop.time()
             with contextlib.suppress(TimeoutError):  # the pause, cut short by finish()
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 

@@ -60,7 +60,7 @@ async def test_math_streams_into_its_response_saying_what_runs_meanwhile(world: 
     assert [m["id"] for m in world.discord.messages(CHANNEL)] == [
         str(interaction.original_message_id)
     ]
-    times = [r.received_at for r in webhook_edits(world, interaction)]
+    times = [r.received_at for r in webhook_edits(world, interaction)][:-1]  # the final: at once
     assert min(later - earlier for earlier, later in itertools.pairwise(times)) >= INTERVAL * 0.9
 
 

@@ -1,4 +1,5 @@
-"""Streamed answers: posted early, edited at a bounded pace, stored exactly as without streaming."""
+"""Streamed answers: posted early, drafts edited at a bounded pace, the final answer at once,
+stored exactly as without streaming."""
 
 from __future__ import annotations
 
@@ -48,11 +49,31 @@ async def test_answer_is_posted_early_and_edited_at_a_bounded_pace(world: World)
     assert len(posts[0].json["content"]) < len(ANSWER.strip())  # a draft came first
     patches = edits(world)
     assert len(patches) >= 2
-    times = [posts[0].received_at] + [p.received_at for p in patches]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    drafts = [posts[0].received_at] + [p.received_at for p in patches[:-1]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(drafts)]
     assert min(gaps) >= INTERVAL * 0.9, gaps
     assert [r.get("role") for r in rows] == ["user", "assistant"]
     assert rows[1]["content"][0]["text"] == ANSWER
+
+
+async def test_the_final_answer_does_not_wait_for_the_drafts_pace(world: World) -> None:
+    interval = 2.0  # the first draft shows after 1 s, the next edit would wait 2 s more
+    await world.restart_bot(streaming=True, stream_edit_interval=interval)
+    world.llm.chunk_size, world.llm.chunk_delay = len(ANSWER) // 12 + 1, 0.1  # ~1.2 s
+    world.llm.reply(ANSWER)
+    await dm(world, "derivative of x^3?")
+    await world.discord.wait_until(
+        lambda: [m["content"] for m in world.discord.messages(ALICE_DM)] == [ANSWER.strip()],
+        timeout=10,
+        what="the final text",
+    )
+    [post] = [r for r in world.discord.requests if r.method == "POST" and r.path.endswith(
+        f"/channels/{ALICE_DM}/messages")]  # fmt: skip
+    assert len(post.json["content"]) < len(ANSWER.strip())  # a draft came first
+    final = edits(world)[-1]
+    assert final.json["content"] == ANSWER.strip()
+    # The answer ended ~0.2 s after the draft: it is shown then, not a pace later.
+    assert final.received_at - post.received_at < interval / 2
 
 
 async def test_stored_turn_is_the_same_as_without_streaming(world: World) -> None:
