@@ -347,7 +347,9 @@ class Timeline:
     def install(cls) -> None:
         from bot.core.assistant import Assistant
         from bot.discord_app import messages
+        from bot.discord_app.live import LiveReply
         from bot.discord_app.messages import MessageFlow
+        from bot.render.renderer import Renderer
 
         cls.on = True
         honest_ids = {user for user, _channel in HONEST}
@@ -366,6 +368,9 @@ class Timeline:
             (Assistant, "_run_turn", "4 turn (store + model)"),
             (Assistant, "_run_agent", "5   model run"),
             (messages, "show", "6 show (render + REST)"),
+            (LiveReply, "finish", "7   streamed: finish"),
+            (LiveReply, "_show", "8   streamed: a draft"),
+            (Renderer, "prepare", "9   render"),
         ):
             cls.wrap(owner, name, label)
 

@@ -21,6 +21,7 @@ from .limits.postgres import PostgresRateLimiter, PostgresUsageLedger
 from .limits.ratelimit import ModelGate, UserRateLimiter
 from .limits.redis import RedisRateLimiter, RedisUsageLedger
 from .limits.shared import SharedRateLimiter
+from .limits.stream_share import StreamPacer
 from .limits.usage import Budget, SQLiteUsageLedger, UsageLedger, utc_now
 from .memory.outage import StoreUnavailable, where
 from .memory.postgres import PostgresStore
@@ -96,7 +97,7 @@ def build(
         *extra_tools,
     )
     if model is None:
-        endpoint = ModelEndpoint(settings)
+        endpoint = ModelEndpoint(settings, StreamPacer())
         services.append(endpoint)
         current_model: Callable[[], Model] = lambda: endpoint.model  # noqa: E731
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
 from ..config.settings import Settings
+from ..limits.stream_share import StreamPacer
 from .llm_client import build_client
 
 INSTRUCTIONS = """\
@@ -50,11 +50,6 @@ You are mathbot, a concise math assistant in a Discord chat.
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
 # Appended to an answer the model stopped at `LLM_MAX_TOKENS` (finish_reason "length").
 CUT_NOTE = "\n\n*(Answer cut here: it reached the length limit. Ask for the rest.)*"
-# A stream's chunks already buffered are consumed without the event loop ever running
-# anything else (an `async for` over ready data never suspends): a 45 KB answer in 5,600
-# chunks held the loop for seconds. The wrapper gives way every few chunks; 4 keeps each
-# slice under a millisecond (bench/bench_hostile.py).
-CHUNKS_PER_YIELD = 4
 
 
 class ChatCompletionsModel(OpenAIChatCompletionsModel):
@@ -63,15 +58,19 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
     Gemini's OpenAI-compatible endpoint has been seen to send `"id": ""` on tool calls, which
     the SDK refuses (`ModelBehaviorError`); such a call gets a fresh local id as it arrives,
     streamed or not. (This hooks the SDK's `_fetch_response`, the one place both paths share.)
-    An answer cut by `max_tokens` ends with `CUT_NOTE`, and a stream gives way to the event
-    loop as it is read.
+    An answer cut by `max_tokens` ends with `CUT_NOTE`, and a stream is read at the pace
+    `pacer` sets (it gives way to the other tasks; long answers share a part of the loop).
     """
+
+    def __init__(self, *args: Any, pacer: StreamPacer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pacer = pacer
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
         result = await super()._fetch_response(*args, **kwargs)
         if kwargs.get("stream"):
             response, stream = result
-            return response, _with_tool_call_ids(stream)
+            return response, _with_tool_call_ids(stream, self._pacer)
         if not isinstance(result, ChatCompletion):  # e.g. `null` or `[]` in the body
             raise ModelBehaviorError(
                 "the model endpoint answered with something else than a chat completion"
@@ -85,12 +84,12 @@ class ChatCompletionsModel(OpenAIChatCompletionsModel):
         return result
 
 
-async def _with_tool_call_ids(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _with_tool_call_ids(stream: AsyncIterator[Any], pacer: StreamPacer) -> AsyncIterator[Any]:
     """The chunks of a stream, with an id for every tool call that starts with an empty one,
     and an index for every tool call that arrives whole without one (as Gemini sends them).
 
-    Also: `CUT_NOTE` ends a text that the length cap stopped, and the event loop runs other
-    tasks every `CHUNKS_PER_YIELD` chunks, however fast the chunks come."""
+    Also: `CUT_NOTE` ends a text that the length cap stopped, and each chunk is read at the
+    pace `pacer` sets, however fast the chunks come."""
     ids: dict[int, str] = {}
     next_index = 0
     wrote_text = False
@@ -110,18 +109,20 @@ async def _with_tool_call_ids(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
                     call.id = ids.setdefault(index, _new_call_id())
         yield chunk
         count += 1
-        if count % CHUNKS_PER_YIELD == 0:
-            await asyncio.sleep(0)
+        await pacer.pace(count)
 
 
 def _new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
-def build_model(settings: Settings, client: AsyncOpenAI) -> Model:
+def build_model(settings: Settings, client: AsyncOpenAI, pacer: StreamPacer) -> Model:
     # Gemini streams tool-call chunks without an `index`: the SDK must buffer them.
     return ChatCompletionsModel(
-        model=settings.llm_model, openai_client=client, buffer_streamed_tool_calls=True
+        model=settings.llm_model,
+        openai_client=client,
+        buffer_streamed_tool_calls=True,
+        pacer=pacer,
     )
 
 
@@ -151,10 +152,11 @@ def run_config(settings: Settings) -> RunConfig:
 
 class ModelEndpoint:
     """The model behind `LLM_BASE_URL`: its client opens in `start()` (aiohttp needs a running
-    event loop) and closes in `close()`."""
+    event loop) and closes in `close()`; its streams are read at the pace `pacer` sets."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pacer: StreamPacer) -> None:
         self._settings = settings
+        self._pacer = pacer
         self._client: AsyncOpenAI | None = None
         self._model: Model | None = None
 
@@ -166,7 +168,7 @@ class ModelEndpoint:
 
     async def start(self) -> None:
         self._client = build_client(self._settings)
-        self._model = build_model(self._settings, self._client)
+        self._model = build_model(self._settings, self._client, self._pacer)
 
     async def close(self) -> None:
         client, self._client, self._model = self._client, None, None

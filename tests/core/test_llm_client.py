@@ -13,6 +13,7 @@ from openai._vendor.httpx_aiohttp import AiohttpTransport
 from bot.config.settings import Settings, load_settings
 from bot.core.agent import build_agent, build_model
 from bot.core.llm_client import LeanCompletions, build_client
+from bot.limits.stream_share import StreamPacer
 from tests.fakes.llm_server import FakeLLM
 
 MODEL = "gemini-2.5-flash"
@@ -123,7 +124,7 @@ async def test_the_agent_runs_over_aiohttp_and_the_client_closes(fake: FakeLLM) 
     settings = settings_for(fake)
     client = build_client(settings)
     assert isinstance(client._client._transport, AiohttpTransport)
-    agent = build_agent(build_model(settings, client))
+    agent = build_agent(build_model(settings, client, StreamPacer()))
     fake.reply("4")
     try:
         result = await Runner.run(agent, "2+2?", run_config=RunConfig(tracing_disabled=True))
