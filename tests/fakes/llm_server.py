@@ -19,6 +19,9 @@ __all__ = ["FakeLLM"]
 # The fake counts a token as 4 characters (OpenAI's rule of thumb for English) when it honours a
 # request's `max_tokens`: a longer reply is cut there and ends with finish_reason "length".
 CHARS_PER_TOKEN = 4
+# A stream without delays gives way to the server's other requests every so many chunks: a
+# 45 KB answer would otherwise hold its event loop (and every other request) for 100 ms+.
+_CHUNKS_PER_YIELD = 16
 
 StepKind = Literal["reply", "tool_calls", "error", "hang", "garbage", "disconnect"]
 
@@ -435,6 +438,8 @@ class FakeLLM:
                     return response
                 await send(chunk({"content": text[start : start + size]}))
                 sent += 1
+                if sent % _CHUNKS_PER_YIELD == 0:
+                    await asyncio.sleep(0)  # a long answer must not hold this server's loop
                 if step.drop_after is not None and sent >= step.drop_after:
                     self._drop(request)
                     return response
