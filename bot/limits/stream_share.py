@@ -9,18 +9,19 @@ from aiolimiter import AsyncLimiter
 
 __all__ = ["StreamPacer"]
 
-#: Chunks of an answer read at full speed: an ordinary answer (a few thousand characters, even
-#: at the 4 to 8 characters per chunk some endpoints send) is never paced.
+#: Chunks of an answer read at full speed: 1,000 to 2,000 characters at the 4 to 8 characters
+#: per chunk some endpoints send, far more in Gemini's larger chunks. Past them, an answer
+#: alone is still read as fast as a model writes (see below); only many at once are slowed.
 FREE_CHUNKS = 256
 #: What every long answer together may read per second: under a tenth of the event loop at
 #: the ~80 µs a streamed chunk costs (parsing, the SDK's events, drafts), whatever the number
 #: of long answers. A model writes 50 to 200 chunks a second, so this only ever slows answers
-#: that many users steer into being long at once. At 2,000 the honest p99 under hostile load
-#: was 1.4-1.5 s x its calm value, at 1,000 it is 0.5-0.7 s less (bench/bench_hostile.py).
+#: that many users steer into being long at once. bench/bench_hostile.py, streaming on: honest
+#: p99 under hostile load 141-217 ms at 2,000 (goal missed in 2 runs of 3), 113-152 ms at 1,000.
 SHARED_CHUNKS_PER_SECOND = 1_000
 #: Chunks read between two give-ways to the other tasks: each slice stays under a millisecond.
 SLICE_CHUNKS = 4
-#: Chunks the long answers may read in a burst after a pause (10 slices, 20 ms of the pace).
+#: Chunks the long answers may read in a burst after a pause (10 slices, 40 ms of the pace).
 BURST_CHUNKS = 10 * SLICE_CHUNKS
 
 
