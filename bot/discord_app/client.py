@@ -15,7 +15,6 @@ from ..render.renderer import Renderer
 from .inflight import InFlight
 from .messages import MessageFlow
 from .tree import AppCommand, MathCommandTree
-from .ways import way_in
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +104,6 @@ class MathBot(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if self.in_flight.closing:
             return
-        if self.user is not None and (way := way_in(message, self.user)) is not None:
-            self.assistant.metrics.question(way)
         async with self.in_flight.track():
             await self._messages.handle(message)
 

@@ -56,13 +56,15 @@ class MessageFlow:
         """A new message: answer it if it is for the bot, in the order the asker's messages
         arrived (its turn's place is taken before its files are downloaded)."""
         me = self._client.user
-        if me is None or way_in(message, me) is None:
+        way = way_in(message, me) if me is not None else None
+        if me is None or way is None:
             return
         early = self._session_known(message, _continues(message, me))
         ticket = self._assistant.reserve(early) if early is not None else None
         try:
             if not await answers_here(self._assistant, message):
                 raise QuietRefusal  # a channel left out by /settings mentions
+            self._assistant.metrics.question(way)
             question, about = await self._admit(message, me)
         except BaseException as exc:
             if ticket is not None:

@@ -17,7 +17,8 @@ class Metrics(Protocol):
     """The events worth counting. Every method is cheap and never raises."""
 
     def question(self, way: str) -> None:
-        """A question arrived for the bot (before it is admitted), by `way` in (`WAYS`)."""
+        """A question arrived for the bot where it answers (before it is admitted), by `way`
+        in (`WAYS`)."""
 
     def answered(self, outcome: str, seconds: float) -> None:
         """A turn ended with `outcome` (`OUTCOMES`) after `seconds`."""

@@ -12,6 +12,7 @@ from bot.core.agent import INSTRUCTIONS
 from bot.core.styles import STYLE_INSTRUCTIONS
 from bot.discord_app.settings_commands import NEEDS_MANAGE_SERVER
 from bot.memory.keys import user_session_id
+from tests.e2e.test_observe import samples
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, BOB, CHANNEL, NO_THREADS, World
 
@@ -147,6 +148,7 @@ async def test_the_servers_extra_instruction_reaches_the_model_after_the_rules(
 
 
 async def test_mentions_are_answered_only_in_the_listed_channels(world: World) -> None:
+    bot = await world.restart_bot(metrics_port=0)
     saved = await command(
         world, "settings mentions", user=ADMIN, where=NO_THREADS, permissions=MANAGER,
         action="add", channel=CHANNEL,
@@ -167,6 +169,9 @@ async def test_mentions_are_answered_only_in_the_listed_channels(world: World) -
         action="everywhere",
     )  # fmt: skip
     await ask(world, "answered here too", channel=NO_THREADS)
+    found = await samples(bot)  # the ignored mention is not counted as a question
+    assert found[("mathbot_questions_total", (("way", "mention"),))] == 2
+    assert found[("mathbot_questions_total", (("way", "dm"),))] == 1
 
 
 async def test_answer_style_is_the_default_where_nobody_chose(world: World) -> None:
