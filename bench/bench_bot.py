@@ -540,8 +540,8 @@ async def bench_overhead(ctx: Context) -> Report:
     slow = sum(t > 0.5 for t in bot.times)
     if slow:
         report.note(
-            f"{slow} of {len(bot.times)} DM answers took over 0.5 s: STREAMING is on, a draft "
-            "went out first and the final text follows at most once per STREAM_EDIT_INTERVAL"
+            f"{slow} of {len(bot.times)} DM answers took over 0.5 s: STREAMING is on, and a "
+            "draft went out first (after half of STREAM_EDIT_INTERVAL), then the final text"
         )
     report.note(
         "+p50/+p99 unbounded/windowed: minus that baseline's p50/p99, i.e. what the bot adds"
