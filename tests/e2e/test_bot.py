@@ -17,6 +17,7 @@ from bot.memory.keys import channel_session_id, user_session_id
 from tests.fakes.discord_server import MANAGE_MESSAGES, FakeDiscord
 from tests.fakes.llm_server import FakeLLM
 from tests.harness import ALICE, ALICE_DM, BOB, BOB_DM, CHANNEL, GUILD, NO_THREADS, OTHER_BOT, World
+from tests.subprocess_bot import DISCORD_TOKEN, LLM_KEY, bot_env
 
 EPHEMERAL = 1 << 6
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
@@ -337,6 +338,35 @@ async def test_refused_message_content_intent_exits_2_with_advice(
     assert "MESSAGE CONTENT INTENT" in text
     assert "Traceback" not in text
     assert "fake.discord.token" not in text and "fake-google-key" not in text
+
+
+@pytest.mark.parametrize("shards", [None, "2"], ids=["one connection", "sharded"])
+async def test_a_rejected_token_exits_2_with_one_plain_line(
+    llm: FakeLLM, tmp_path: Path, shards: str | None
+) -> None:
+    discord = FakeDiscord(token="the.real.token")  # the bot's token is not it: REST says 401
+    await discord.start()
+    try:
+        extra = {"SHARD_COUNT": shards} if shards else {}
+        env = bot_env(
+            api_url=discord.api_base,
+            gateway_url=discord.gateway_url,
+            llm_base_url=llm.base_url,
+            session_db=str(tmp_path / "maths_db.db"),
+            **extra,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        await discord.close()
+    text = stderr.decode()
+    assert process.returncode == 2, text
+    assert "Discord rejected DISCORD_TOKEN" in text
+    assert "Traceback" not in text and "Error" not in text.replace("ERROR", ""), text
+    assert DISCORD_TOKEN not in text and LLM_KEY not in text
 
 
 async def test_sharded_bot_answers_on_every_shard(world: World) -> None:
