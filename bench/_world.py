@@ -225,16 +225,24 @@ async def _serve() -> None:
             "llm_base_url": llm.base_url,
         }
     )
+
+    async def answer(call_id: int, op: str, args: dict[str, Any]) -> None:
+        try:
+            write({"id": call_id, "ok": await handlers[op](**args)})
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            write({"id": call_id, "error": f"{op}: {exc!r}"})
+
     watcher = asyncio.create_task(watch_lag())
+    calls: set[asyncio.Task[None]] = set()  # each call runs as it arrives, side by side
     try:
         while line := await reader.readline():
             request = json.loads(line)
-            op = request.pop("op")
-            try:
-                write({"ok": await handlers[op](**request)})
-            except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-                write({"error": f"{op}: {exc!r}"})
+            call = asyncio.create_task(answer(request.pop("id"), request.pop("op"), request))
+            calls.add(call)
+            call.add_done_callback(calls.discard)
     finally:
+        for call in calls:
+            call.cancel()
         watcher.cancel()
         await llm.close()
         await fake.close()
@@ -249,7 +257,10 @@ class FakesError(RuntimeError):
 
 class Fakes:
     """The child process running the fakes, and the calls the benchmark makes to it.
-    `script` is the file run with `--serve` (a benchmark may serve fakes of its own)."""
+    `script` is the file run with `--serve` (a benchmark may serve fakes of its own).
+
+    Calls from several tasks run side by side in the child, each answer matched to its call
+    by an id: one user waiting for an answer does not hold back another user's message."""
 
     script: Path = _THIS_FILE
 
@@ -258,7 +269,9 @@ class Fakes:
         self.gateway_url = ""
         self.llm_base_url = ""
         self._process: asyncio.subprocess.Process | None = None
-        self._lock = asyncio.Lock()
+        self._calls: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._answers: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Fakes:
         self._process = await asyncio.create_subprocess_exec(
@@ -274,6 +287,7 @@ class Fakes:
         self.api_base = hello["api_base"]
         self.gateway_url = hello["gateway_url"]
         self.llm_base_url = hello["llm_base_url"]
+        self._answers = asyncio.create_task(self._dispatch_answers())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -287,21 +301,40 @@ class Fakes:
         except TimeoutError:
             process.kill()
             await process.wait()
+        if self._answers is not None:
+            self._answers.cancel()
 
     async def call(self, op: str, args: dict[str, Any], *, read_timeout: float = 120.0) -> Any:
         """Run `op(**args)` in the child and return its result."""
-        async with self._lock:
-            process = self._process
-            if process is None or process.stdin is None:
-                raise FakesError("the fakes are not running")
-            process.stdin.write((json.dumps({"op": op, **args}) + "\n").encode())
+        process = self._process
+        if process is None or process.stdin is None:
+            raise FakesError("the fakes are not running")
+        call_id, self._next_id = self._next_id, self._next_id + 1
+        answered = self._calls[call_id] = asyncio.get_running_loop().create_future()
+        try:
+            process.stdin.write((json.dumps({"id": call_id, "op": op, **args}) + "\n").encode())
             await process.stdin.drain()
-            answer = await self._read(timeout=read_timeout)
+            answer = await asyncio.wait_for(answered, timeout=read_timeout)
+        finally:
+            self._calls.pop(call_id, None)
         if "error" in answer:
             raise FakesError(answer["error"])
         return answer["ok"]
 
-    async def _read(self, *, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+    async def _dispatch_answers(self) -> None:
+        """Hands each answer from the child to the call waiting for it."""
+        try:
+            while True:
+                answer = await self._read(timeout=None)
+                waiting = self._calls.get(answer["id"])
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(answer)
+        except FakesError as exc:
+            for waiting in self._calls.values():
+                if not waiting.done():
+                    waiting.set_exception(exc)
+
+    async def _read(self, *, timeout: float | None) -> dict[str, Any]:  # noqa: ASYNC109
         process = self._process
         assert process is not None and process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=timeout)
