@@ -46,7 +46,7 @@ from bench.bench_bot import (  # noqa: E402
     OPEN_CONTROLS,
     StallMonitor,
     bench_settings,
-    dm_round,
+    echo,
     percentile,
 )
 
@@ -158,19 +158,44 @@ async def world(workdir: Path, streaming: bool, rate_limit: str) -> AsyncIterato
             yield fakes
 
 
+class Honest:
+    """What honest users ask: `--honest-math` puts the sum in `$...$`, so that each answer
+    goes through the renderer's workers (where hostile answers' formulas are drawn too)."""
+
+    math = False
+
+    @classmethod
+    def question(cls, turn: int, user: int) -> str:
+        return (
+            f"what is ${turn}^{{2}}+{user % 100}$?" if cls.math else f"what is {turn}+{user % 100}?"
+        )
+
+    @staticmethod
+    async def ask(fakes: HostileFakes, user: int, channel: int, text: str) -> float | None:
+        """Seconds to the shown answer (math rendered as the bot renders it); None if it
+        was wrong or came after HONEST_TIMEOUT."""
+        from bot.render.answer import prepare_answer
+
+        expected = prepare_answer(echo(text)).text
+        since = await fakes.mark()
+        [sent] = await fakes.dm([(user, channel, text)])
+        try:
+            [(_c, arrived, shown)] = await fakes.wait_answers(
+                [(channel, expected)], since, HONEST_TIMEOUT
+            )
+        except FakesError:  # wait_answers timed out
+            return None
+        return arrived - sent if shown == expected else None
+
+
 async def honest_user(
     fakes: HostileFakes, user: int, channel: int, rounds: int
 ) -> list[float | None]:
     """Seconds per answer; None for an answer that was wrong or came after HONEST_TIMEOUT."""
-    times: list[float | None] = []
-    for turn in range(rounds):
-        try:
-            timed = await dm_round(fakes, user, channel, f"what is {turn}+{user % 100}?")
-        except FakesError:  # wait_answers timed out
-            times.append(None)
-            continue
-        times.append(timed.seconds if timed.ok else None)
-    return times
+    return [
+        await Honest.ask(fakes, user, channel, Honest.question(turn, user))
+        for turn in range(rounds)
+    ]
 
 
 async def hostile_user(
@@ -230,6 +255,7 @@ P99_GOAL_RATIO, P99_GOAL_EXTRA = 1.5, 0.100  # the larger of the two
 
 async def main(rounds: int, kinds: list[str], modes: list[bool], rate_limit: str) -> None:
     print(f"honest users {len(HONEST)} x {rounds} questions; hostile users {len(HOSTILE)}")
+    print(f"honest questions like {Honest.question(3, 17)!r}")
     print(f"hostile kinds: {', '.join(k for k, m in KINDS.items() if m in kinds)}")
     print(
         f"USER_RATE_LIMIT={rate_limit}" + (" (honest users exempt)" if rate_limit != "off" else "")
@@ -460,12 +486,18 @@ def _cli() -> None:
         help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
     )
     parser.add_argument("--timeline", action="store_true", help="time the stages of honest answers")
+    parser.add_argument(
+        "--honest-math",
+        action="store_true",
+        help="honest questions hold inline math: their answers go through the render workers",
+    )
     parser.add_argument("--max-tokens", help="LLM_MAX_TOKENS for the run (e.g. off)")
     args = parser.parse_args()
     if args.max_tokens:
         EXTRA_ENV["LLM_MAX_TOKENS"] = args.max_tokens
     if args.timeline:
         Timeline.install()
+    Honest.math = args.honest_math
     for name in args.experiment:
         print(f"EXPERIMENT (not the bot as it is): {EXPERIMENTS[name]()}")
     kinds = [KINDS[k.strip()] for k in args.kinds.split(",") if k.strip()]
