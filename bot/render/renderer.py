@@ -47,7 +47,9 @@ class Renderer(ToolClient):
     event loop, away from every other user. Each call takes at most `timeout` seconds, waiting
     for a free worker included; a worker that overruns is killed and replaced, and the answer
     is then shown with its formulas as code (`formulas_as_code`) rather than lost. Callers
-    hand it a bounded text (`shown_part`), so the work per answer is bounded too.
+    hand it a bounded text (`shown_part`), so the work per answer is bounded too. When both
+    workers are busy, the shortest text waiting is rendered next: a short answer does not
+    wait behind long ones.
 
     `prepare` and `warm_up` run in the workers and must be picklable; `preload` names their
     modules. Its pool's life (start, close, start on first use) is the tools' (`ToolClient`).
@@ -91,7 +93,8 @@ class Renderer(ToolClient):
         if await self._start_on_first_use() is not None:  # normally started up front
             return formulas_as_code(text)
         try:
-            return await self._workers.run(self._prepare, text)
+            # A short answer is not kept waiting behind long ones when both workers are busy.
+            return await self._workers.run(self._prepare, text, size=len(text))
         except WorkerError as exc:
             log.log(exc.log_level, "render %s", exc, exc_info=isinstance(exc, WorkerFailed))
         return formulas_as_code(text)

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, TypeVar
 
 import pebble
 
+from .slots import Slots
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -205,7 +207,7 @@ class WorkerPool:
         self._probe = probe
         self._pool: pebble.ProcessPool | None = None
         self._start_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(max_workers)
+        self._slots = Slots(max_workers)
         self._closed = False
         _forkserver_preload.update(dict.fromkeys(preload))
 
@@ -249,12 +251,15 @@ class WorkerPool:
             await asyncio.to_thread(pool.join, _JOIN_TIMEOUT)
             log.info("%s pool stopped", self._name)
 
-    async def run(self, fn: Callable[..., _T], *args: Any, deadline: float | None = None) -> _T:
+    async def run(
+        self, fn: Callable[..., _T], *args: Any, deadline: float | None = None, size: int = 0
+    ) -> _T:
         """Run `fn(*args)` in a worker and return its answer by `deadline`.
 
         `deadline` is an event-loop time (see `deadline()`); by default the call may take
-        `timeout` seconds from now. Raises a `WorkerError` subclass instead of an answer; a
-        cancelled call kills its worker if the task had started.
+        `timeout` seconds from now. When every worker is busy, calls of a smaller `size` get
+        the next free one first (`Slots`). Raises a `WorkerError` subclass instead of an
+        answer; a cancelled call kills its worker if the task had started.
         """
         loop = asyncio.get_running_loop()
         if deadline is None:
@@ -263,7 +268,7 @@ class WorkerPool:
             raise PoolClosed("pool closed")
         try:
             async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
+                await self._slots.acquire(size)
         except TimeoutError:
             raise WorkerBusy(f"busy: no free worker within {self._timeout:g}s") from None
         try:

@@ -3,7 +3,9 @@ overruns."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +21,13 @@ def spin(text: str) -> PreparedAnswer:
     """A rendering that never ends (in a worker: the pool must kill it)."""
     while True:
         pass
+
+
+def slow_first(text: str) -> PreparedAnswer:
+    """Takes a second for the text "first", no time for the others."""
+    if text == "$first$":
+        time.sleep(1.0)
+    return PreparedAnswer(text=text)
 
 
 def where(text: str) -> PreparedAnswer:
@@ -44,6 +53,22 @@ async def test_the_bot_process_renders_nothing_itself() -> None:
     async with Renderer(max_workers=1, prepare=WorkerFunction(HERE, "where"), warm_up=None) as r:
         prepared = await r.prepare("$x$")
     assert int(prepared.text) != os.getpid()
+
+
+async def test_a_short_answer_is_rendered_before_long_ones_waiting_with_it() -> None:
+    done: list[int] = []
+    async with Renderer(
+        max_workers=1, prepare=WorkerFunction(HERE, "slow_first"), warm_up=None
+    ) as renderer:
+
+        async def render(text: str) -> None:
+            await renderer.prepare(text)
+            done.append(len(text))
+
+        # The only worker is busy for a second; meanwhile two long answers, then a short one.
+        texts = ["$first$", "$x$ " * 2_500, "$y$ " * 2_000, "$2+2=4$"]
+        await asyncio.gather(*(render(text) for text in texts))
+    assert done == [len(text) for text in (texts[0], texts[3], texts[2], texts[1])]
 
 
 async def test_an_overrunning_render_still_gives_the_answer_with_formulas_as_code() -> None:
