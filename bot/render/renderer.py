@@ -7,8 +7,8 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 
-from ..tools.base import ToolClient
-from ..tools.workers import WorkerError, WorkerFailed, WorkerFunction, WorkerPool
+from ..workers.pool import WorkerError, WorkerFailed, WorkerFunction, WorkerPool
+from ..workers.service import PooledService
 from .answer import FORMULA_BUDGET_SECONDS, PreparedAnswer, formulas_as_code
 
 __all__ = ["PREPARE", "RENDER_TIMEOUT", "WARM_UP", "Prepare", "Renderer", "worker_modules"]
@@ -40,7 +40,7 @@ def worker_modules() -> tuple[str, ...]:
     )
 
 
-class Renderer(ToolClient):
+class Renderer(PooledService):
     """Makes answers Discord-ready (`prepare_answer`) in a pool of worker processes.
 
     The work is CPU-bound pure Python: in the bot's threads it would hold the GIL, and so the
@@ -52,7 +52,7 @@ class Renderer(ToolClient):
     wait behind long ones.
 
     `prepare` and `warm_up` run in the workers and must be picklable; `preload` names their
-    modules. Its pool's life (start, close, start on first use) is the tools' (`ToolClient`).
+    modules. Its pool's life (start, close, start on first use) is a `PooledService`'s.
     """
 
     name = "renderer"

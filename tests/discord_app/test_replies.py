@@ -7,7 +7,7 @@ import re
 from bot.discord_app.replies import Document, render
 from bot.render.answer import PreparedAnswer
 from bot.render.renderer import Renderer
-from bot.tools.workers import WorkerFunction
+from bot.workers.pool import WorkerFunction
 
 # What five Discord messages hold (Discord: 2,000 characters a message), the most an answer shows.
 FIVE_MESSAGES = 5 * 2000

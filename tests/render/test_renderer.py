@@ -12,7 +12,7 @@ import pytest
 
 from bot.render.answer import PreparedAnswer, prepare_answer
 from bot.render.renderer import Renderer
-from bot.tools.workers import WorkerFunction
+from bot.workers.pool import WorkerFunction
 
 HERE = "tests.render.test_renderer"
 

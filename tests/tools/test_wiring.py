@@ -7,11 +7,11 @@ import pickle
 import subprocess
 import sys
 
-from bot.tools import workers
 from bot.tools.calculator import calculator
 from bot.tools.calculator.calculator import Calculator
 from bot.tools.plotting import plotter
 from bot.tools.plotting.plotter import Plotter
+from bot.workers import pool as workers
 
 
 def test_named_worker_functions_are_the_worker_modules_functions() -> None:

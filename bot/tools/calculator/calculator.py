@@ -6,8 +6,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 
-from ..base import ToolClient, to_json
-from ..workers import (
+from ...workers.pool import (
     PoolClosed,
     PoolStopping,
     PoolUnavailable,
@@ -19,6 +18,8 @@ from ..workers import (
     WorkerPool,
     WorkerTimeout,
 )
+from ...workers.service import PooledService
+from ..base import to_json
 from .language import TOO_DEEP, CalculatorError, Limits, vet_with_notes
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ _POOL_ERRORS: dict[type[WorkerError], str] = {
 }
 
 
-class Calculator(ToolClient):
+class Calculator(PooledService):
     """Evaluates expressions in a pool of worker processes killed when they overrun.
 
     Each call takes at most `timeout` seconds in total (waiting for a free worker

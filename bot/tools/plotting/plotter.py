@@ -9,10 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import ToolClient
-from ..calculator.calculator import worker_modules as calculator_modules
-from ..calculator.language import TOO_DEEP
-from ..workers import (
+from ...workers.pool import (
     PoolClosed,
     PoolStopping,
     PoolUnavailable,
@@ -24,6 +21,9 @@ from ..workers import (
     WorkerPool,
     WorkerTimeout,
 )
+from ...workers.service import PooledService
+from ..calculator.calculator import worker_modules as calculator_modules
+from ..calculator.language import TOO_DEEP
 from .request import PlotError, PlotLimits, PlotRequest, check_request
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ _POOL_ERRORS: dict[type[WorkerError], str] = {
 }
 
 
-class Plotter(ToolClient):
+class Plotter(PooledService):
     """Draws plots in a pool of worker processes that are killed when they overrun.
 
     Each call takes at most `timeout` seconds in total (waiting for a free worker

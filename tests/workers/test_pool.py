@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bot.tools.workers import WorkerPool
+from bot.workers.pool import WorkerPool
 
 
 async def test_workers_run_at_a_lower_cpu_priority_than_the_bot() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.tools.slots import Slots
+from bot.workers.slots import Slots
 
 
 async def _settle() -> None:

@@ -1,0 +1,1 @@
+"""Killable worker processes: the pool that bounds every call, its slots, the service owning one."""
