@@ -273,12 +273,12 @@ class WorkerPool:
             raise WorkerBusy(f"busy: no free worker within {self._timeout:g}s") from None
         try:
             try:
-                future = self._schedule(fn, args)
+                future = self._schedule(fn, args, deadline)
             except RuntimeError:
                 log.exception("%s pool broken; restarting it", self._name)
                 try:
                     await self._restart()
-                    future = self._schedule(fn, args)
+                    future = self._schedule(fn, args, deadline)
                 except Exception as exc:
                     log.exception("%s pool could not be restarted", self._name)
                     raise PoolUnavailable("pool unavailable") from exc
@@ -327,14 +327,16 @@ class WorkerPool:
         return pool
 
     def _schedule(
-        self, fn: Callable[..., _T], args: tuple[Any, ...]
+        self, fn: Callable[..., _T], args: tuple[Any, ...], deadline: float
     ) -> concurrent.futures.Future[_T]:
         pool = self._pool
         if pool is None:
             raise RuntimeError(f"the {self._name} pool is closed")
-        # Pebble's own timeout (counted from when a worker picks the task up) is a backstop;
-        # the deadline, counted from the call, is the one that normally fires.
-        return pool.schedule(fn, args=args, timeout=self._timeout)
+        # Pebble's own timeout (counted from when a worker picks the task up) is a backstop,
+        # set past this call's deadline (which may be later than `timeout` from now): the
+        # deadline, counted from the call, is the one that normally fires.
+        remaining = deadline - asyncio.get_running_loop().time()
+        return pool.schedule(fn, args=args, timeout=max(remaining, 0.0) + _DEADLINE_MARGIN)
 
     async def _restart(self) -> None:
         async with self._start_lock:
