@@ -3,6 +3,7 @@ checking that it is the one that asked the edited question."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,15 @@ def question_text(item: TResponseInputItem | dict[str, Any]) -> str:
         return content
     parts = [p.get("text", "") for p in content or () if isinstance(p, dict)]
     return "\n".join(p for p in parts if p)
+
+
+def stored_item(raw: Any) -> dict[str, Any] | None:
+    """A stored row's or list entry's item; None for one the SDK would skip as unreadable."""
+    try:
+        item = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+        return None
+    return item if isinstance(item, dict) else None
 
 
 def last_turn_start(

@@ -5,11 +5,11 @@ turn written into them inside the caller's transaction."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agents import TResponseInputItem
 
-from .last_turn import last_turn_start
+from .last_turn import last_turn_start, stored_item
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -90,7 +90,7 @@ async def _last_turn_ids(
         )
         rows = list(result.all())[::-1]
         start = last_turn_start(
-            [_decoded(row[1]) for row in rows], question, complete=len(rows) < window
+            [stored_item(row[1]) for row in rows], question, complete=len(rows) < window
         )
         if start is not None:
             return [int(row[0]) for row in rows[start:]]
@@ -100,12 +100,3 @@ async def _last_turn_ids(
 def _encoded(item: TResponseInputItem) -> str:
     """An item as `SQLAlchemySession._serialize_item` writes it (ASCII, compact)."""
     return json.dumps(item, ensure_ascii=True, separators=(",", ":"))
-
-
-def _decoded(data: str) -> dict[str, Any] | None:
-    """A row's item; None for a row the SDK would skip as unreadable."""
-    try:
-        item = json.loads(data)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return item if isinstance(item, dict) else None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents import TResponseInputItem
 
-from .last_turn import last_turn_start
+from .last_turn import last_turn_start, stored_item
 from .outage import LostTurnLock, StoreUnavailable
 from .store import TurnLease
 
@@ -88,7 +88,7 @@ async def _kept(pipe: Pipeline, list_key: str, question: str) -> int:
     window = _FIRST_WINDOW
     while True:
         raw = await pipe.lrange(list_key, -window, -1)
-        start = last_turn_start([_decoded(r) for r in raw], question, complete=window >= length)
+        start = last_turn_start([stored_item(r) for r in raw], question, complete=window >= length)
         if start is not None:
             return length - len(raw) + start
         window *= 4
@@ -96,12 +96,3 @@ async def _kept(pipe: Pipeline, list_key: str, question: str) -> int:
 
 def _text(value: Any) -> str | None:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _decoded(raw: Any) -> dict[str, Any] | None:
-    """A list entry's item; None for an entry the SDK would skip as unreadable."""
-    try:
-        item = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
-        return None
-    return item if isinstance(item, dict) else None

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from typing import Any
 
 from agents import TResponseInputItem
 
-from .last_turn import last_turn_start
+from .last_turn import last_turn_start, stored_item
 
 SESSIONS_TABLE = "agent_sessions"
 MESSAGES_TABLE = "agent_messages"
@@ -71,17 +70,8 @@ def _last_turn_first_id(conn: sqlite3.Connection, session_id: str, question: str
             (session_id, window),
         ).fetchall()[::-1]
         start = last_turn_start(
-            [_decoded(data) for _, data in rows], question, complete=len(rows) < window
+            [stored_item(data) for _, data in rows], question, complete=len(rows) < window
         )
         if start is not None:
             return int(rows[start][0])
         window *= 4
-
-
-def _decoded(data: str) -> dict[str, Any] | None:
-    """A row's item; None for a row the SDK would skip as unreadable."""
-    try:
-        item = json.loads(data)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return item if isinstance(item, dict) else None
