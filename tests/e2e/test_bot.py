@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from tests.harness import ALICE, ALICE_DM, BOB, BOB_DM, CHANNEL, GUILD, NO_THREA
 from tests.subprocess_bot import DISCORD_TOKEN, LLM_KEY, bot_env
 
 EPHEMERAL = 1 << 6
-REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def bot_posts(world: World) -> list:
@@ -309,45 +307,13 @@ async def test_channel_scope_shares_a_thread_and_guards_forget(world: World) -> 
     assert world.rows(session) == []
 
 
-async def test_refused_message_content_intent_exits_2_with_advice(
-    llm: FakeLLM, tmp_path: Path
-) -> None:
-    discord = FakeDiscord()
-    discord.identify_close_code = 4014
+async def bot_until_exit(
+    discord: FakeDiscord, llm: FakeLLM, tmp_path: Path, **extra: str
+) -> tuple[int | None, str]:
+    """`python -m bot` against `discord` (started here, closed after) until it exits: its
+    exit status and what it wrote to stderr."""
     await discord.start()
     try:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": REPO_ROOT,
-            "DISCORD_TOKEN": "fake.discord.token",
-            "GOOGLE_API_KEY": "fake-google-key",
-            "LLM_BASE_URL": llm.base_url,
-            "SESSION_DB": str(tmp_path / "maths_db.db"),
-            "DISCORD_API_URL": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        await discord.close()
-    text = stderr.decode()
-    assert process.returncode == 2, text
-    assert "MESSAGE CONTENT INTENT" in text
-    assert "Traceback" not in text
-    assert "fake.discord.token" not in text and "fake-google-key" not in text
-
-
-@pytest.mark.parametrize("shards", [None, "2"], ids=["one connection", "sharded"])
-async def test_a_rejected_token_exits_2_with_one_plain_line(
-    llm: FakeLLM, tmp_path: Path, shards: str | None
-) -> None:
-    discord = FakeDiscord(token="the.real.token")  # the bot's token is not it: REST says 401
-    await discord.start()
-    try:
-        extra = {"SHARD_COUNT": shards} if shards else {}
         env = bot_env(
             api_url=discord.api_base,
             gateway_url=discord.gateway_url,
@@ -362,8 +328,29 @@ async def test_a_rejected_token_exits_2_with_one_plain_line(
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     finally:
         await discord.close()
-    text = stderr.decode()
-    assert process.returncode == 2, text
+    return process.returncode, stderr.decode()
+
+
+async def test_refused_message_content_intent_exits_2_with_advice(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
+    discord = FakeDiscord()
+    discord.identify_close_code = 4014
+    returncode, text = await bot_until_exit(discord, llm, tmp_path)
+    assert returncode == 2, text
+    assert "MESSAGE CONTENT INTENT" in text
+    assert "Traceback" not in text
+    assert "fake.discord.token" not in text and "fake-google-key" not in text
+
+
+@pytest.mark.parametrize("shards", [None, "2"], ids=["one connection", "sharded"])
+async def test_a_rejected_token_exits_2_with_one_plain_line(
+    llm: FakeLLM, tmp_path: Path, shards: str | None
+) -> None:
+    discord = FakeDiscord(token="the.real.token")  # the bot's token is not it: REST says 401
+    extra = {"SHARD_COUNT": shards} if shards else {}
+    returncode, text = await bot_until_exit(discord, llm, tmp_path, **extra)
+    assert returncode == 2, text
     assert "Discord rejected DISCORD_TOKEN" in text
     assert "Traceback" not in text and "Error" not in text.replace("ERROR", ""), text
     assert DISCORD_TOKEN not in text and LLM_KEY not in text
