@@ -391,13 +391,17 @@ class Timed:
     shown: str = ""
 
 
-async def dm_round(fakes: Fakes, user: int, channel: int, text: str) -> Timed:
+async def dm_round(
+    fakes: Fakes, user: int, channel: int, text: str, shows: str | None = None
+) -> Timed:
     """One DM to the bot: seconds from the event leaving the fake to the whole answer
-    reaching it (streamed answers: the post or edit that completes it)."""
+    reaching it (streamed answers: the post or edit that completes it). `shows`: the answer
+    as Discord should show it, if not the model's echo as it is."""
+    expected = echo(text) if shows is None else shows
     since = await fakes.mark()
     [sent] = await fakes.dm([(user, channel, text)])
-    [(_c, arrived, shown)] = await fakes.wait_answers([(channel, echo(text))], since, 30.0)
-    return Timed(arrived - sent, shown == echo(text), shown)
+    [(_c, arrived, shown)] = await fakes.wait_answers([(channel, expected)], since, 30.0)
+    return Timed(arrived - sent, shown == expected, shown)
 
 
 async def mention_round(fakes: Fakes, user: int, text: str) -> Timed:
@@ -1376,17 +1380,22 @@ async def run(
     return failed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
-    parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
+def add_experiment_option(parser: argparse.ArgumentParser, experiments: dict[str, Any]) -> None:
+    """`--experiment NAME`, repeatable: one of `experiments`, patched in for the run."""
     parser.add_argument(
         "--experiment",
         action="append",
         default=[],
-        choices=sorted(EXPERIMENTS),
+        choices=sorted(experiments),
         help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    parser.add_argument("--only", choices=sorted(SECTIONS), help="run one section")
+    add_experiment_option(parser, EXPERIMENTS)
     parser.add_argument(
         "--profile", type=Path, help="cProfile one concurrency burst into this file"
     )

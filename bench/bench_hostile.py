@@ -45,8 +45,9 @@ from bench._world import FakesError  # noqa: E402
 from bench.bench_bot import (  # noqa: E402
     OPEN_CONTROLS,
     StallMonitor,
+    add_experiment_option,
     bench_settings,
-    echo,
+    dm_round,
     percentile,
 )
 
@@ -165,37 +166,26 @@ class Honest:
     math = False
 
     @classmethod
-    def question(cls, turn: int, user: int) -> str:
-        return (
-            f"what is ${turn}^{{2}}+{user % 100}$?" if cls.math else f"what is {turn}+{user % 100}?"
-        )
-
-    @staticmethod
-    async def ask(fakes: HostileFakes, user: int, channel: int, text: str) -> float | None:
-        """Seconds to the shown answer (math rendered as the bot renders it); None if it
-        was wrong or came after HONEST_TIMEOUT."""
-        from bot.render.answer import prepare_answer
-
-        expected = prepare_answer(echo(text)).text
-        since = await fakes.mark()
-        [sent] = await fakes.dm([(user, channel, text)])
-        try:
-            [(_c, arrived, shown)] = await fakes.wait_answers(
-                [(channel, expected)], since, HONEST_TIMEOUT
-            )
-        except FakesError:  # wait_answers timed out
-            return None
-        return arrived - sent if shown == expected else None
+    def question(cls, turn: int, user: int) -> tuple[str, str | None]:
+        """The question, and its answer as Discord shows it (None: the echo as it is)."""
+        if cls.math:  # `$3^{2}$` is shown as 3²
+            return f"what is ${turn}^{{2}}+{user % 100}$?", f"echo: what is {turn}²+{user % 100}?"
+        return f"what is {turn}+{user % 100}?", None
 
 
 async def honest_user(
     fakes: HostileFakes, user: int, channel: int, rounds: int
 ) -> list[float | None]:
     """Seconds per answer; None for an answer that was wrong or came after HONEST_TIMEOUT."""
-    return [
-        await Honest.ask(fakes, user, channel, Honest.question(turn, user))
-        for turn in range(rounds)
-    ]
+    times: list[float | None] = []
+    for turn in range(rounds):
+        try:
+            timed = await dm_round(fakes, user, channel, *Honest.question(turn, user))
+        except FakesError:  # wait_answers timed out
+            times.append(None)
+            continue
+        times.append(timed.seconds if timed.ok else None)
+    return times
 
 
 async def hostile_user(
@@ -255,7 +245,7 @@ P99_GOAL_RATIO, P99_GOAL_EXTRA = 1.5, 0.100  # the larger of the two
 
 async def main(rounds: int, kinds: list[str], modes: list[bool], rate_limit: str) -> None:
     print(f"honest users {len(HONEST)} x {rounds} questions; hostile users {len(HOSTILE)}")
-    print(f"honest questions like {Honest.question(3, 17)!r}")
+    print(f"honest questions like {Honest.question(3, 17)[0]!r}")
     print(f"hostile kinds: {', '.join(k for k, m in KINDS.items() if m in kinds)}")
     print(
         f"USER_RATE_LIMIT={rate_limit}" + (" (honest users exempt)" if rate_limit != "off" else "")
@@ -478,13 +468,7 @@ def _cli() -> None:
         metavar="MS",
         help="name the loop's steps slower than MS under hostile load (asyncio debug mode)",
     )
-    parser.add_argument(
-        "--experiment",
-        action="append",
-        default=[],
-        choices=sorted(EXPERIMENTS),
-        help="monkeypatch a candidate change to bot/ for this run (may be repeated)",
-    )
+    add_experiment_option(parser, EXPERIMENTS)
     parser.add_argument("--timeline", action="store_true", help="time the stages of honest answers")
     parser.add_argument(
         "--honest-math",
