@@ -44,11 +44,8 @@ async def math(
     bot.assistant.metrics.question("slash")
     try:
         admitted = bot.assistant.admit(question, from_interaction(interaction))
-    except UserFacingError as exc:
-        await private_reply(interaction, exc.message)
-        return
-    except QuietRefusal:
-        await private_reply(interaction, NOT_HERE)
+    except (UserFacingError, QuietRefusal) as exc:
+        await refuse_privately(interaction, exc)
         return
     heading = quote(question)
     live = LiveReply(bot.renderer, interval=bot.settings.stream_edit_interval, heading=heading)
@@ -197,6 +194,14 @@ def may_change(interaction: discord.Interaction[MathBot]) -> bool:
 async def private_reply(interaction: discord.Interaction[MathBot], text: str) -> None:
     """Answer the interaction with a message only the caller sees."""
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+async def refuse_privately(
+    interaction: discord.Interaction[MathBot], refusal: UserFacingError | QuietRefusal
+) -> None:
+    """Tell only the caller why the question is not answered (a quiet refusal: not here)."""
+    text = refusal.message if isinstance(refusal, UserFacingError) else NOT_HERE
+    await private_reply(interaction, text)
 
 
 def quote(question: str) -> str:

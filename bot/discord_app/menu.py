@@ -13,7 +13,7 @@ from ..errors import QuietRefusal, UserFacingError
 from ..memory.keys import conversation_id
 from . import asking
 from .client import MathBot
-from .commands import NOT_HERE, private_reply, session_id
+from .commands import refuse_privately, session_id
 from .messages import live_reply, outcome, show_turn, thread_name
 from .replies import NO_PINGS, send_followups
 from .requesters import from_interaction
@@ -41,11 +41,8 @@ async def ask_about(interaction: discord.Interaction[MathBot], message: discord.
         if not pending.text and not pending.files:
             raise UserFacingError(asking.NOTHING_TO_READ)
         bot.assistant.admit_asker(who)
-    except UserFacingError as exc:
-        await private_reply(interaction, exc.message)
-        return
-    except QuietRefusal:
-        await private_reply(interaction, NOT_HERE)
+    except (UserFacingError, QuietRefusal) as exc:
+        await refuse_privately(interaction, exc)
         return
     async with bot.in_flight.track():
         await interaction.response.defer(ephemeral=True, thinking=True)

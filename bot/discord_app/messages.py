@@ -56,8 +56,7 @@ class MessageFlow:
         """A new message: answer it if it is for the bot, in the order the asker's messages
         arrived (its turn's place is taken before its files are downloaded)."""
         me = self._client.user
-        way = way_in(message, me) if me is not None else None
-        if me is None or way is None:
+        if me is None or (way := way_in(message, me)) is None:
             return
         early = self._session_known(message, _continues(message, me))
         ticket = self._assistant.reserve(early) if early is not None else None
